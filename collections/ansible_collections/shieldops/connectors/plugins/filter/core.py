@@ -1,0 +1,131 @@
+# -*- coding: utf-8 -*-
+"""Provider-neutral filters: request checks against a role's capabilities, filtering, error classification."""
+from __future__ import annotations
+
+import fnmatch
+import re
+
+from ansible.errors import AnsibleFilterError
+
+DOCUMENTATION = ""
+
+_COMMON_TYPES = ("instance", "service", "function", "cluster")
+_STATUS_ORDER = {"healthy": 0, "unknown": 1, "degraded": 2, "unhealthy": 3}
+
+# Ordered: the first pattern found in a failure message decides its kind.
+_ERROR_PATTERNS = (
+    ("snapshot_not_found", r"^snapshot_not_found:"),
+    ("not_supported", r"^not_supported:"),
+    ("invalid_request", r"^invalid_request:|Validating arguments against arg spec|Unsupported parameters|"
+                        r"ValidationException|InvalidParameter|is not a valid|value of .* must be one of"),
+    ("not_found", r"^not_found:|NotFound|NoSuchEntity|ResourceNotFoundException|ClusterNotFoundException|"
+                  r"ServiceNotFoundException|does not exist|Function not found"),
+    ("permission_denied", r"UnauthorizedOperation|AccessDenied|not authorized to perform|Forbidden|\b403\b"),
+    ("authentication", r"InvalidClientTokenId|ExpiredToken|AuthFailure|UnrecognizedClient|SignatureDoesNotMatch|"
+                       r"Unable to locate credentials|NoCredentialsError|InvalidAccessKeyId"),
+    ("backend_unavailable", r"Could not connect to the endpoint|EndpointConnectionError|Connection refused|"
+                            r"timed out|ServiceUnavailable|Throttling"),
+)
+_MAX_MESSAGE = 1000
+
+
+def classify_error(result):
+    """Turn a failed task result into {kind, message}; the facade maps kind to an exception class."""
+    result = result or {}
+    message = str(result.get("msg") or result.get("message") or "")
+    for extra in ("module_stderr", "exception"):
+        if not message and result.get(extra):
+            message = str(result[extra]).strip().splitlines()[-1]
+    # Some endpoints answer with an XML error document; keep its code and message only.
+    xml = re.search(r"<Code>([^<]*)</Code>\s*<Message>([^<]*)</Message>", message)
+    if xml:
+        message = re.sub(r"<\?xml.*", "%s: %s" % xml.groups(), message, flags=re.S)
+    for kind, pattern in _ERROR_PATTERNS:
+        if re.search(pattern, message, re.MULTILINE):
+            break
+    else:
+        kind = "failed"
+    message = re.sub(r"^(%s):\s*" % "|".join(k for k, _ in _ERROR_PATTERNS), "", message)
+    return {"kind": kind, "message": message[:_MAX_MESSAGE]}
+
+
+def native_type(resource_id, capabilities):
+    """The native type whose id grammar matches resource_id; fails with invalid_request otherwise."""
+    if not isinstance(resource_id, str) or len(resource_id) > 512:
+        raise AnsibleFilterError("invalid_request: resource_id must be a string of at most 512 characters")
+    for name, spec in capabilities["native_types"].items():
+        if re.fullmatch(spec["id_pattern"], resource_id):
+            return name
+    raise AnsibleFilterError("invalid_request: %r is not a resource id of this provider" % resource_id[:80])
+
+
+def native_types_for(resource_type, capabilities):
+    types = capabilities["native_types"]
+    if resource_type in types:
+        return [resource_type]
+    if resource_type in _COMMON_TYPES:
+        return [name for name, spec in types.items() if spec.get("common") == resource_type]
+    raise AnsibleFilterError("invalid_request: unknown resource type %r" % str(resource_type)[:64])
+
+
+def check_action(action, native, capabilities):
+    """Fails with not_supported unless the native type offers the action."""
+    actions = capabilities["native_types"][native].get("actions") or {}
+    if action not in actions:
+        raise AnsibleFilterError(
+            "not_supported: %s does not support %r; it supports: %s"
+            % (native, str(action)[:64], ", ".join(sorted(actions)) or "none")
+        )
+    return actions[action] or {}
+
+
+def match_filters(resources, filters, allowed):
+    """Apply the common filters: name (glob), tags (all must match), state; plus provider keys already applied."""
+    filters = filters or {}
+    unknown = sorted(set(filters) - set(allowed))
+    if unknown:
+        raise AnsibleFilterError("invalid_request: unknown filter key(s): %s" % ", ".join(repr(k) for k in unknown))
+    out = []
+    for res in resources:
+        if "name" in filters and not fnmatch.fnmatchcase(res.get("name") or "", str(filters["name"])):
+            continue
+        if "state" in filters and res.get("state") != filters["state"]:
+            continue
+        tags = filters.get("tags") or {}
+        if not isinstance(tags, dict):
+            raise AnsibleFilterError("invalid_request: filters.tags must be a mapping")
+        if any((res.get("tags") or {}).get(k) != str(v) for k, v in tags.items()):
+            continue
+        out.append(res)
+    return out
+
+
+def worst_status(checks):
+    """healthy < unknown < degraded < unhealthy; no checks is unknown."""
+    if not checks:
+        return "unknown"
+    return max((c["status"] for c in checks), key=lambda s: _STATUS_ORDER.get(s, 1))
+
+
+def threshold_status(value, thresholds):
+    """healthy / degraded / unhealthy for a value against {degraded: x, unhealthy: y}."""
+    if value is None:
+        return "unknown"
+    if value >= thresholds["unhealthy"]:
+        return "unhealthy"
+    if value >= thresholds["degraded"]:
+        return "degraded"
+    return "healthy"
+
+
+class FilterModule(object):
+    def filters(self):
+        return {
+            "classify_error": classify_error,
+            "native_type": native_type,
+            "native_types_for": native_types_for,
+            "check_action": check_action,
+            "match_filters": match_filters,
+            "worst_status": worst_status,
+            "threshold_status": threshold_status,
+        }

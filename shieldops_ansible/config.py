@@ -1,0 +1,98 @@
+"""The configuration file: named environments, each a provider and its settings.
+
+The path comes from ``connect(config=...)``, else ``$SHIELDOPS_CONFIG``, else ``./shieldops.yaml``. Every error
+names the file and the offending key.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import ConfigError
+from .paths import default_state_dir
+from .providers import PROVIDER_TYPES, EnvironmentSettings, Provider
+
+__all__ = ["Config", "Environment", "ProcessSettings", "load_config"]
+
+
+class ProcessSettings(BaseSettings):
+    """Settings taken from the process environment (``SHIELDOPS_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="SHIELDOPS_", extra="ignore")
+
+    config: Path = Field(default=Path("shieldops.yaml"))
+    state_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    provider: Provider
+    settings: EnvironmentSettings
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    environments: dict[str, Environment]
+    state_dir: Path
+
+    def environment(self, name: str) -> Environment:
+        try:
+            return self.environments[name]
+        except KeyError:
+            known = ", ".join(sorted(self.environments)) or "none"
+            raise ConfigError(f"{self.path}: no environment {name!r}; defined: {known}") from None
+
+
+_TOP_LEVEL = {"environments", "state_dir"}
+_providers: dict[str, Provider] = {}
+
+
+def _provider(name: str) -> Provider:
+    # One instance per provider and process, so credential caches are shared between connectors.
+    if name not in _providers:
+        _providers[name] = PROVIDER_TYPES[name]()
+    return _providers[name]
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    process = ProcessSettings()
+    config_path = Path(path) if path is not None else process.config
+    try:
+        doc: Any = yaml.safe_load(config_path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{config_path}: configuration file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{config_path}: not valid YAML: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{config_path}: expected a mapping with an 'environments' key")
+    for key in doc:
+        if key not in _TOP_LEVEL:
+            raise ConfigError(f"{config_path}: unknown key {key!r}; allowed: {', '.join(sorted(_TOP_LEVEL))}")
+    raw_envs = doc.get("environments")
+    if not isinstance(raw_envs, dict) or not raw_envs:
+        raise ConfigError(f"{config_path}: 'environments' must be a non-empty mapping")
+    environments: dict[str, Environment] = {}
+    for name, raw in raw_envs.items():
+        where = f"{config_path}: environments.{name}"
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{where}: must be a mapping")
+        provider_name = raw.get("provider")
+        if provider_name not in PROVIDER_TYPES:
+            known = " | ".join(sorted(PROVIDER_TYPES))
+            raise ConfigError(f"{where}.provider: {provider_name!r} is not one of {known}")
+        provider = _provider(provider_name)
+        environments[str(name)] = Environment(str(name), provider, provider.parse_settings(raw, where))
+    state_dir = doc.get("state_dir") or process.state_dir or default_state_dir()
+    state_path = Path(os.path.expanduser(str(state_dir)))
+    if not state_path.is_absolute():
+        state_path = (config_path.parent / state_path).resolve()
+    return Config(config_path, environments, state_path)

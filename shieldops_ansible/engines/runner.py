@@ -1,0 +1,135 @@
+"""The runner engine: one ansible-runner run per call, the reference path (AWX-identical events and artifacts).
+
+Each call gets a private data dir of its own (mode 0700), removed afterwards. ansible-runner runs in its own
+thread (``run_async``); its events are bridged into the event loop, and cancelling the awaiting task cancels the
+run through ansible-runner's cancel callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import stat
+import sys
+import tempfile
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import BackendUnavailable
+from ..paths import ansible_cfg, playbook_path, project_dir
+from .base import RunRequest, RunResult
+from .request_file import dump_unsafe
+from .secrets import FIFO_ENV, SecretChannel, split_secret_env
+
+__all__ = ["RunnerEngine", "RESULT_KEY"]
+
+RESULT_KEY = "shieldops_result"
+_LAUNCHER = f"""#!{sys.executable}
+from shieldops_ansible.engines.launcher import main
+main()
+"""
+
+
+class RunnerEngine:
+    def __init__(self, *, keep_artifacts_in: Path | None = None) -> None:
+        # keep_artifacts_in is for tests that inspect what a run leaves on disk.
+        self._keep_artifacts_in = keep_artifacts_in
+
+    async def aclose(self) -> None:
+        return None
+
+    async def run(self, request: RunRequest) -> RunResult:
+        import ansible_runner
+
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        cancelled = threading.Event()
+        collected: dict[str, Any] = {"stats": None, "failures": []}
+        base = self._keep_artifacts_in
+        if base is not None:
+            base.mkdir(parents=True, exist_ok=True)
+        data_dir = Path(tempfile.mkdtemp(prefix="shieldops-run-", dir=base))
+        channel: SecretChannel | None = None
+        try:
+            os.chmod(data_dir, stat.S_IRWXU)
+            request_path = data_dir / "request.yml"
+            request_path.write_text(dump_unsafe(request.variables))
+            launcher = data_dir / "ansible-playbook"
+            launcher.write_text(_LAUNCHER)
+            launcher.chmod(stat.S_IRWXU)
+
+            def on_event(event: Mapping[str, Any]) -> bool:
+                _collect(event, collected)
+                if request.on_event is not None:
+                    loop.call_soon_threadsafe(request.on_event, event)
+                return False  # do not keep per-event files beyond ansible-runner's own
+
+            def on_finished(_runner: Any) -> None:
+                loop.call_soon_threadsafe(lambda: done.done() or done.set_result(None))
+
+            cmdline = f"-e @{request_path}" + (" --check --diff" if request.check_mode else "")
+            runner = ansible_runner.interface.init_runner(
+                private_data_dir=str(data_dir),
+                project_dir=str(project_dir()),
+                playbook=str(playbook_path(request.operation)),
+                inventory=str(project_dir() / "inventories" / "localhost" / "hosts.yml"),
+                cmdline=cmdline,
+                quiet=True,
+                timeout=int(request.timeout_s) if request.timeout_s else None,
+                event_handler=on_event,
+                finished_callback=on_finished,
+                cancel_callback=cancelled.is_set,
+                settings={"suppress_ansible_output": True, "suppress_output_file": True},
+            )
+            # ansible-runner seeds the run environment from os.environ and records it on disk: replace it with the
+            # scrubbed one, and start the launcher in place of ansible-playbook (its `binary` option would switch
+            # ansible-runner to raw mode, without events).
+            # Secrets inherited from our own environment travel the secret channel too.
+            env, inherited_secrets = split_secret_env(_run_environment(runner.config.env))
+            channel = SecretChannel(data_dir, inherited_secrets | dict(request.secret_env))
+            env[FIFO_ENV] = str(channel.path)
+            runner.config.env = env
+            runner.config.command = [str(launcher), *runner.config.command[1:]]
+            thread = threading.Thread(target=runner.run, name="shieldops-runner", daemon=True)
+            thread.start()
+            try:
+                await asyncio.shield(done)
+            except asyncio.CancelledError:
+                cancelled.set()
+                await asyncio.to_thread(thread.join)
+                raise
+            await asyncio.to_thread(thread.join)
+            status = str(runner.status)
+            rc = int(runner.rc if runner.rc is not None else -1)
+            stats = collected["stats"] or {}
+            result = (stats.get("artifact_data") or {}).get(RESULT_KEY)
+            if result is None and status not in {"successful", "failed"}:
+                raise BackendUnavailable(f"the playbook run ended with status {status}")
+            return RunResult(status=status, rc=rc, result=result, failures=list(collected["failures"]))
+        finally:
+            if channel is not None:
+                channel.close()
+            if base is None:
+                shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _run_environment(runner_env: Mapping[str, Any]) -> dict[str, str]:
+    # ansible-runner's own variables (its callback plugin, artifact dir) are kept.
+    env = {str(k): str(v) for k, v in runner_env.items()}
+    env["ANSIBLE_CONFIG"] = str(ansible_cfg())
+    # Ansible must not read collections installed elsewhere before ours and the bundled ones.
+    env.pop("ANSIBLE_COLLECTIONS_PATH", None)
+    return env
+
+
+def _collect(event: Mapping[str, Any], collected: dict[str, Any]) -> None:
+    kind = event.get("event")
+    data = event.get("event_data") or {}
+    if kind == "playbook_on_stats":
+        collected["stats"] = data
+    elif kind == "runner_on_failed" and not data.get("ignore_errors"):
+        res = data.get("res") or {}
+        collected["failures"].append(str(res.get("msg", ""))[:500])

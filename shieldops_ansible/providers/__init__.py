@@ -1,0 +1,12 @@
+"""The provider registry: one entry per role folder under ``roles/``."""
+
+from __future__ import annotations
+
+from .aws import AwsProvider
+from .base import Capabilities, EnvironmentSettings, Provider
+
+__all__ = ["Capabilities", "EnvironmentSettings", "Provider", "PROVIDER_TYPES"]
+
+PROVIDER_TYPES: dict[str, type[Provider]] = {
+    AwsProvider.name: AwsProvider,
+}

@@ -1,0 +1,120 @@
+"""AWS: settings and short-lived credentials through STS AssumeRole.
+
+The source identity that may call AssumeRole comes from the ordinary botocore chain (instance profile, web
+identity, SSO, or a named profile); only the temporary credentials of the assumed role reach a run, through its
+process environment. They are cached in memory until shortly before they expire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from ..errors import AuthenticationError, BackendUnavailable, PermissionDenied
+from .base import EnvironmentSettings, Provider
+
+__all__ = ["AwsProvider", "AwsSettings"]
+
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+_REFRESH_MARGIN_S = 300
+
+
+class AwsSettings(EnvironmentSettings):
+    provider: Literal["aws"]
+    region: str = Field(pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+    role_arn: str | None = None
+    external_id: str | None = Field(default=None, min_length=2, max_length=1224)
+    role_session_name: str = Field(default="shieldops-agent", pattern=r"^[\w+=,.@-]{2,64}$")
+    duration_seconds: int = Field(default=900, ge=900, le=43200)
+    endpoint_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    profile: str | None = Field(default=None, description="source profile used only to call AssumeRole")
+    credentials_file: str | None = Field(default=None, description="shared credentials file of that profile")
+
+    @field_validator("role_arn")
+    @classmethod
+    def _arn(cls, value: str | None) -> str | None:
+        if value is not None and not _ROLE_ARN.match(value):
+            raise ValueError("is not an IAM role ARN")
+        return value
+
+    def role_settings(self) -> dict[str, Any]:
+        return {"region": self.region, "endpoint_url": self.endpoint_url}
+
+
+@dataclass
+class _Cached:
+    env: dict[str, str]
+    expires_at: float
+
+
+class AwsProvider(Provider):
+    name = "aws"
+    settings_model = AwsSettings
+
+    def __init__(self) -> None:
+        self._cache: dict[AwsSettings, _Cached] = {}
+        self._lock = asyncio.Lock()
+
+    async def credentials_env(self, settings: EnvironmentSettings) -> dict[str, str]:
+        assert isinstance(settings, AwsSettings)
+        env = {"AWS_REGION": settings.region, "AWS_DEFAULT_REGION": settings.region}
+        if settings.endpoint_url:
+            env["AWS_ENDPOINT_URL"] = settings.endpoint_url
+        if settings.role_arn is None:
+            # No role: the run uses the ambient chain (instance profile, web identity, SSO profile) as it is.
+            if settings.profile:
+                env["AWS_PROFILE"] = settings.profile
+            if settings.credentials_file:
+                env["AWS_SHARED_CREDENTIALS_FILE"] = settings.credentials_file
+            return env
+        async with self._lock:
+            cached = self._cache.get(settings)
+            if cached is None or cached.expires_at - time.time() < _REFRESH_MARGIN_S:
+                cached = await asyncio.to_thread(_assume_role, settings)
+                self._cache[settings] = cached
+        return env | cached.env
+
+
+def _assume_role(settings: AwsSettings) -> _Cached:
+    import boto3
+    import botocore.exceptions
+    import botocore.session
+
+    core = botocore.session.Session()
+    # Set on this session only, not the process environment.
+    if settings.credentials_file:
+        core.set_config_variable("credentials_file", settings.credentials_file)
+    if settings.profile:
+        core.set_config_variable("profile", settings.profile)
+    session = boto3.Session(botocore_session=core)
+    sts = session.client("sts", region_name=settings.region, endpoint_url=settings.endpoint_url)
+    kwargs: dict[str, Any] = {
+        "RoleArn": settings.role_arn,
+        "RoleSessionName": settings.role_session_name,
+        "DurationSeconds": settings.duration_seconds,
+    }
+    if settings.external_id:
+        kwargs["ExternalId"] = settings.external_id
+    try:
+        creds = sts.assume_role(**kwargs)["Credentials"]
+    except (botocore.exceptions.NoCredentialsError, botocore.exceptions.ProfileNotFound):
+        raise AuthenticationError("no source credentials to call sts:AssumeRole with") from None
+    except botocore.exceptions.ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        message = f"sts:AssumeRole into {settings.role_arn} refused: {code}"
+        if code in {"AccessDenied", "AccessDeniedException"}:
+            raise PermissionDenied(message) from None
+        raise AuthenticationError(message) from None
+    except botocore.exceptions.EndpointConnectionError:
+        raise BackendUnavailable(f"STS endpoint unreachable for region {settings.region}") from None
+    env = {
+        "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": creds["SessionToken"],
+    }
+    return _Cached(env=env, expires_at=creds["Expiration"].timestamp())

@@ -1,0 +1,185 @@
+"""What the facade knows of a provider, read from data rather than written as provider branches.
+
+A provider is one role folder. ``roles/<provider>/vars/main.yml`` declares its vocabulary (native types, the
+common type each maps to, the id grammar, the actions and their parameters) under ``shieldops_capabilities``; the
+role itself uses the same file, so the grammar the facade checks is the grammar the playbook checks.
+A provider module here adds only its settings schema and how it obtains short-lived credentials.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+from ..errors import ActionNotSupported, ConfigError, InvalidRequest, quote_untrusted
+from ..paths import role_dir
+from ..validation import check_json_data, check_name, check_text
+
+__all__ = ["ActionSpec", "Capabilities", "EnvironmentSettings", "NativeType", "Provider"]
+
+
+class EnvironmentSettings(BaseModel):
+    """Settings every environment accepts; each provider extends it with its own keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    provider: str
+    engine: Literal["runner"] = "runner"
+
+    def role_settings(self) -> dict[str, Any]:
+        """Non-secret settings handed to the role as ``shieldops_settings``."""
+        return self.model_dump(exclude={"provider", "engine"}, exclude_none=True, mode="json")
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    name: str
+    type: str
+    required: bool = False
+    minimum: int | None = None
+    maximum: int | None = None
+    pattern: str | None = None
+
+    def check(self, value: Any, field_name: str) -> Any:
+        if self.type == "int":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InvalidRequest(f"{field_name} must be an integer")
+            if self.minimum is not None and value < self.minimum:
+                raise InvalidRequest(f"{field_name} must be >= {self.minimum}")
+            if self.maximum is not None and value > self.maximum:
+                raise InvalidRequest(f"{field_name} must be <= {self.maximum}")
+            return value
+        if self.type == "str":
+            check_text(value, field_name, max_len=256)
+            if self.pattern and not re.fullmatch(self.pattern, value):
+                raise InvalidRequest(f"{field_name} is not valid: {quote_untrusted(value)}")
+            return value
+        if self.type == "bool":
+            if not isinstance(value, bool):
+                raise InvalidRequest(f"{field_name} must be true or false")
+            return value
+        return check_json_data(value, field_name)
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    name: str
+    destructive: bool
+    parameters: tuple[ParameterSpec, ...] = ()
+
+    def check_parameters(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        known = {p.name: p for p in self.parameters}
+        for key in params:
+            if key not in known:
+                raise InvalidRequest(
+                    f"action {self.name} takes no parameter {quote_untrusted(key)}; it takes: {sorted(known) or 'none'}"
+                )
+        out: dict[str, Any] = {}
+        for spec in self.parameters:
+            if spec.name in params:
+                out[spec.name] = spec.check(params[spec.name], f"parameters.{spec.name}")
+            elif spec.required:
+                raise InvalidRequest(f"action {self.name} needs parameters.{spec.name}")
+        return out
+
+
+@dataclass(frozen=True)
+class NativeType:
+    name: str
+    common: str | None
+    id_pattern: re.Pattern[str]
+    actions: Mapping[str, ActionSpec] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    provider: str
+    native_types: Mapping[str, NativeType]
+    filters: frozenset[str]
+
+    @classmethod
+    def load(cls, provider: str) -> Capabilities:
+        path = role_dir(provider) / "vars" / "main.yml"
+        doc = yaml.safe_load(path.read_text())["shieldops_capabilities"]
+        types: dict[str, NativeType] = {}
+        for name, spec in doc["native_types"].items():
+            actions = {
+                action: ActionSpec(
+                    name=action,
+                    destructive=bool(aspec.get("destructive", False)),
+                    parameters=tuple(
+                        ParameterSpec(name=pname, **pspec) for pname, pspec in (aspec.get("parameters") or {}).items()
+                    ),
+                )
+                for action, aspec in (spec.get("actions") or {}).items()
+            }
+            types[name] = NativeType(name, spec.get("common"), re.compile(spec["id_pattern"]), actions)
+        return cls(provider, types, frozenset(doc["filters"]))
+
+    def native_types_for(self, resource_type: str) -> list[str]:
+        """Native types a listing of ``resource_type`` (common or native) covers; [] if the provider lacks it."""
+        check_name(resource_type, "resource_type")
+        if resource_type in self.native_types:
+            return [resource_type]
+        if resource_type in COMMON_TYPES:
+            return [n for n, t in self.native_types.items() if t.common == resource_type]
+        known = sorted(COMMON_TYPES | set(self.native_types))
+        raise InvalidRequest(f"unknown resource type {quote_untrusted(resource_type)}; known: {', '.join(known)}")
+
+    def native_type_of(self, resource_id: Any) -> NativeType:
+        check_text(resource_id, "resource_id", max_len=512)
+        for native in self.native_types.values():
+            if native.id_pattern.fullmatch(resource_id):
+                return native
+        raise InvalidRequest(f"{quote_untrusted(resource_id)} is not a {self.provider} resource id")
+
+    def action(self, native: NativeType, action_type: Any) -> ActionSpec:
+        check_name(action_type, "action.type")
+        spec = native.actions.get(action_type)
+        if spec is None:
+            offered = ", ".join(sorted(native.actions)) or "none"
+            raise ActionNotSupported(f"{native.name} does not support {action_type!r}; it supports: {offered}")
+        return spec
+
+
+COMMON_TYPES = frozenset({"instance", "service", "function", "cluster"})
+
+
+class Provider:
+    """Base of a provider's Python side: settings schema and short-lived credentials, nothing else."""
+
+    name: ClassVar[str]
+    settings_model: ClassVar[type[EnvironmentSettings]]
+
+    @functools.cached_property
+    def capabilities(self) -> Capabilities:
+        return Capabilities.load(self.name)
+
+    def parse_settings(self, raw: Mapping[str, Any], where: str) -> EnvironmentSettings:
+        from pydantic import ValidationError
+
+        try:
+            return self.settings_model.model_validate(raw)
+        except ValidationError as exc:
+            raise ConfigError(_describe_validation(exc, where)) from None
+
+    async def credentials_env(self, settings: EnvironmentSettings) -> dict[str, str]:
+        """Environment variables carrying short-lived credentials for one run (never written to disk)."""
+        return {}
+
+
+def _describe_validation(exc: Any, where: str) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            parts.append(f"unknown key {loc!r}")
+        else:
+            parts.append(f"{loc}: {err['msg']}")
+    return f"{where}: " + "; ".join(parts)
