@@ -280,6 +280,24 @@ def aws_alarm_events(history, rid):
     return out
 
 
+def aws_alarm_state_events(alarms, rid):
+    """The current state of each alarm, as of its last change: what an endpoint without history still tells."""
+    out = []
+    for a in alarms or []:
+        state = a.get("StateValue", "INSUFFICIENT_DATA")
+        ts = a.get("StateUpdatedTimestamp") or a.get("AlarmConfigurationUpdatedTimestamp")
+        if not ts:
+            continue
+        out.append(_event(rid, "%s-state-%s" % (a.get("AlarmName"), ts), ts, "alarm_state",
+                          "error" if state == "ALARM" else "info",
+                          "%s is %s: %s" % (a.get("AlarmName"), state, a.get("StateReason", "")), "cloudwatch"))
+    return out
+
+
+def aws_alias_handles(aliases):
+    return [{"name": a["name"], "function_version": a["function_version"]} for a in aliases or []]
+
+
 def aws_cloudtrail_events(events, rid):
     return [_event(rid, e.get("EventId"), e.get("EventTime"), "api_call", "info",
                    "%s by %s" % (e.get("EventName"), e.get("Username", "unknown")), "cloudtrail") for e in events or []]
@@ -310,5 +328,7 @@ class FilterModule(object):
             "aws_ecs_events": aws_ecs_events,
             "aws_alarm_events": aws_alarm_events,
             "aws_cloudtrail_events": aws_cloudtrail_events,
+            "aws_alarm_state_events": aws_alarm_state_events,
+            "aws_alias_handles": aws_alias_handles,
             "events_in_range": events_in_range,
         }

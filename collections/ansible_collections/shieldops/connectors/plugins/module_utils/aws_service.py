@@ -82,13 +82,26 @@ def alarms_for(cloudwatch, dimension_name, dimension_value):
     return _plain(alarms)
 
 
+def _unavailable(exc):
+    """An optional API the endpoint does not offer (emulators, partitions): report it, do not fail."""
+    code = exc.response.get("Error", {}).get("Code", "")
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code in ("NotImplemented", "InvalidAction", "UnknownOperationException") or status in (404, 500, 501)
+
+
 def alarm_history(cloudwatch, alarm_names, start, end):
+    """Returns (items, available)."""
     items = []
-    for name in alarm_names:
-        paginator = cloudwatch.get_paginator("describe_alarm_history")
-        for page in paginator.paginate(AlarmName=name, StartDate=start, EndDate=end):
-            items.extend(page.get("AlarmHistoryItems", []))
-    return _plain(items)
+    try:
+        for name in alarm_names:
+            paginator = cloudwatch.get_paginator("describe_alarm_history")
+            for page in paginator.paginate(AlarmName=name, StartDate=start, EndDate=end):
+                items.extend(page.get("AlarmHistoryItems", []))
+    except ClientError as exc:
+        if _unavailable(exc):
+            return [], False
+        raise
+    return _plain(items), True
 
 
 def cloudtrail_events(cloudtrail, resource_name, start, end, max_events):
@@ -105,9 +118,7 @@ def cloudtrail_events(cloudtrail, resource_name, start, end, max_events):
         for page in pages:
             events.extend(page.get("Events", []))
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if code in ("NotImplemented", "InvalidAction", "UnknownOperationException") or status in (404, 501):
+        if _unavailable(exc):
             return [], False
         raise
     for event in events:

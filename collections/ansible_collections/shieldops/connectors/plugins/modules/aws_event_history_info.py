@@ -70,9 +70,18 @@ cloudtrail_available:
   description: Whether the endpoint answered LookupEvents.
   returned: always
   type: bool
+alarm_history_available:
+  description: Whether the endpoint answered DescribeAlarmHistory.
+  returned: always
+  type: bool
 """
 
 import datetime
+
+try:
+    from botocore.config import Config
+except ImportError:
+    Config = None
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.shieldops.connectors.plugins.module_utils import aws_service
@@ -101,17 +110,26 @@ def main():
         end = datetime.datetime.fromisoformat(p["end_time"])
     except ValueError:
         module.fail_json(msg="invalid_request: start_time and end_time must be ISO 8601")
+    # Optional APIs are asked once: an endpoint without them should not cost retries.
+    once = Config(retries={"max_attempts": 1, "mode": "standard"})
     cloudwatch = module.client("cloudwatch")
     try:
         alarms = aws_service.alarms_for(cloudwatch, p["dimension_name"], p["dimension_value"])
-        history = aws_service.alarm_history(cloudwatch, [a["AlarmName"] for a in alarms], start, end)
+        history, history_available = aws_service.alarm_history(
+            module.client("cloudwatch", config=once), [a["AlarmName"] for a in alarms], start, end
+        )
         trail, available = aws_service.cloudtrail_events(
-            module.client("cloudtrail"), p["resource_name"], start, end, p["max_events"]
+            module.client("cloudtrail", config=once), p["resource_name"], start, end, p["max_events"]
         )
     except (BotoCoreError, ClientError) as e:
         module.fail_json_aws(e, msg="Failed to read alarm history or CloudTrail")
     module.exit_json(
-        changed=False, alarms=alarms, alarm_history=history, cloudtrail_events=trail, cloudtrail_available=available
+        changed=False,
+        alarms=alarms,
+        alarm_history=history,
+        alarm_history_available=history_available,
+        cloudtrail_events=trail,
+        cloudtrail_available=available,
     )
 
 
