@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from .config import Config, Environment, load_config
 from .engines.base import Engine, EventCallback, RunRequest, RunResult
@@ -31,8 +31,15 @@ Approver = Callable[[Action], Awaitable[bool] | bool]
 _STATES = {"running", "stopped", "pending", "failed", "unknown"}
 # Failures the provider reports about the request itself are raised even from execute_action; any other failure
 # of an action that ran is returned as ActionResult(success=False).
-_RAISED_FROM_ACTIONS = {"invalid_request", "not_found", "permission_denied", "authentication", "not_supported",
-                        "snapshot_not_found", "backend_unavailable"}
+_RAISED_FROM_ACTIONS = {
+    "invalid_request",
+    "not_found",
+    "permission_denied",
+    "authentication",
+    "not_supported",
+    "snapshot_not_found",
+    "backend_unavailable",
+}
 _MAX_MESSAGE = 1000
 
 
@@ -46,8 +53,13 @@ def connect(
 ) -> InfraConnector:
     """An ``InfraConnector`` for environment ``name`` of the config file; use it as an async context manager."""
     cfg = load_config(config)
-    return InfraConnector(cfg, cfg.environment(check_text(name, "environment name", max_len=128)),
-                          engine=engine, approver=approver, on_event=on_event)
+    return InfraConnector(
+        cfg,
+        cfg.environment(check_text(name, "environment name", max_len=128)),
+        engine=engine,
+        approver=approver,
+        on_event=on_event,
+    )
 
 
 class InfraConnector:
@@ -132,9 +144,17 @@ class InfraConnector:
             kind, message = str(error.get("kind", "failed")), _clean(error.get("message", ""))
             if kind in _RAISED_FROM_ACTIONS:
                 raise error_for_kind(kind, message)
-            return ActionResult(action_id=action_id, success=False, changed=False, status="failed", message=message,
-                                snapshot_id=snapshot_id, started_at=started, finished_at=finished,
-                                details={"error_kind": kind})
+            return ActionResult(
+                action_id=action_id,
+                success=False,
+                changed=False,
+                status="failed",
+                message=message,
+                snapshot_id=snapshot_id,
+                started_at=started,
+                finished_at=finished,
+                details={"error_kind": kind},
+            )
         value = dict(result.get("value") or {})
         return ActionResult(
             action_id=action_id,
@@ -208,7 +228,9 @@ class InfraConnector:
             raise error_for_kind(str(error.get("kind", "failed")), _clean(error.get("message", "")))
         return result.get("value")
 
-    async def _execute(self, operation: str, request: Mapping[str, Any], *, check_mode: bool = False) -> Mapping[str, Any]:
+    async def _execute(
+        self, operation: str, request: Mapping[str, Any], *, check_mode: bool = False
+    ) -> Mapping[str, Any]:
         settings = self.environment.settings
         variables = {
             "shieldops_request": {
@@ -222,8 +244,13 @@ class InfraConnector:
         secret_env = await self.environment.provider.credentials_env(settings)
         started = time.monotonic()
         run: RunResult = await self._engine.run(
-            RunRequest(operation=operation, variables=variables, secret_env=secret_env, check_mode=check_mode,
-                       on_event=self._on_event)
+            RunRequest(
+                operation=operation,
+                variables=variables,
+                secret_env=secret_env,
+                check_mode=check_mode,
+                on_event=self._on_event,
+            )
         )
         if run.result is None:
             detail = "; ".join(_clean(f) for f in run.failures[-3:]) or f"status {run.status}, rc {run.rc}"
@@ -244,7 +271,10 @@ def _coerce_action(action: Any) -> Action:
     raise InvalidRequest("action must be an Action")
 
 
-def _model(model: type[Any], value: Any) -> Any:
+M = TypeVar("M", bound=BaseModel)
+
+
+def _model(model: type[M], value: Any) -> M:
     try:
         return model.model_validate(value)
     except ValidationError as exc:
@@ -264,5 +294,3 @@ def _clean(message: Any) -> str:
     """Playbook messages may quote agent input: strip control characters and bound the length."""
     text = _CONTROL.sub("?", str(message))
     return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
-
-

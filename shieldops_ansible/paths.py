@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["project_dir", "playbook_path", "role_dir", "ansible_cfg", "default_state_dir"]
+__all__ = ["ansible_cfg", "default_state_dir", "playbook_path", "project_dir", "role_dir"]
 
 
 def project_dir() -> Path:

@@ -41,6 +41,4 @@ class SnapshotStore:
     def list(self) -> list[Snapshot]:
         if not self.directory.exists():
             return []
-        return sorted(
-            (self.load(p.stem) for p in self.directory.glob("snap-*.json")), key=lambda s: s.created_at
-        )
+        return sorted((self.load(p.stem) for p in self.directory.glob("snap-*.json")), key=lambda s: s.created_at)

@@ -14,10 +14,10 @@ from .errors import InvalidRequest, quote_untrusted
 
 __all__ = [
     "MAX_TEXT",
+    "check_json_data",
     "check_mapping",
     "check_name",
     "check_text",
-    "check_json_data",
 ]
 
 MAX_TEXT = 2048

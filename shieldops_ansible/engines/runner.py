@@ -24,7 +24,7 @@ from .base import RunRequest, RunResult
 from .request_file import dump_unsafe
 from .secrets import FIFO_ENV, SecretChannel, split_secret_env
 
-__all__ = ["RunnerEngine", "RESULT_KEY"]
+__all__ = ["RESULT_KEY", "RunnerEngine"]
 
 RESULT_KEY = "shieldops_result"
 _LAUNCHER = f"""#!{sys.executable}
@@ -67,8 +67,12 @@ class RunnerEngine:
                     loop.call_soon_threadsafe(request.on_event, event)
                 return False  # do not keep per-event files beyond ansible-runner's own
 
+            def settle() -> None:
+                if not done.done():
+                    done.set_result(None)
+
             def on_finished(_runner: Any) -> None:
-                loop.call_soon_threadsafe(lambda: done.done() or done.set_result(None))
+                loop.call_soon_threadsafe(settle)
 
             cmdline = f"-e @{request_path}" + (" --check --diff" if request.check_mode else "")
             runner = ansible_runner.interface.init_runner(

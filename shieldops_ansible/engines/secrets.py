@@ -7,6 +7,7 @@ it once, and :mod:`.launcher` reads them and ``exec``s ansible-playbook with the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -63,7 +64,5 @@ class SecretChannel:
                 pass
             self._thread.join(timeout=1)
         self._payload = b""
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
-        except FileNotFoundError:
-            pass

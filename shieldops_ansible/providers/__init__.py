@@ -5,7 +5,7 @@ from __future__ import annotations
 from .aws import AwsProvider
 from .base import Capabilities, EnvironmentSettings, Provider
 
-__all__ = ["Capabilities", "EnvironmentSettings", "Provider", "PROVIDER_TYPES"]
+__all__ = ["PROVIDER_TYPES", "Capabilities", "EnvironmentSettings", "Provider"]
 
 PROVIDER_TYPES: dict[str, type[Provider]] = {
     AwsProvider.name: AwsProvider,

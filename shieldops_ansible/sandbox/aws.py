@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import urllib.request
 import zipfile
 from dataclasses import dataclass
@@ -37,7 +38,16 @@ _AGENT_POLICY = {
     "Statement": [
         {
             "Effect": "Allow",
-            "Action": ["ec2:*", "ecs:*", "lambda:*", "cloudwatch:*", "monitoring:*", "logs:*", "cloudtrail:LookupEvents", "sts:*"],
+            "Action": [
+                "ec2:*",
+                "ecs:*",
+                "lambda:*",
+                "cloudwatch:*",
+                "monitoring:*",
+                "logs:*",
+                "cloudtrail:LookupEvents",
+                "sts:*",
+            ],
             "Resource": "*",
         }
     ],
@@ -168,7 +178,11 @@ def seed_aws(endpoint_url: str, directory: Path) -> AwsSandbox:
             family=name, containerDefinitions=[{"name": name, "image": f"example/{name}:1", "memory": 128}]
         )["taskDefinition"]["taskDefinitionArn"]
         svc = ecs.create_service(
-            cluster="sandbox", serviceName=name, taskDefinition=taskdef, desiredCount=2, tags=[{"key": "app", "value": name}]
+            cluster="sandbox",
+            serviceName=name,
+            taskDefinition=taskdef,
+            desiredCount=2,
+            tags=[{"key": "app", "value": name}],
         )["service"]
         resources[f"service/{name}"] = svc["serviceArn"]
         if healthy:
@@ -186,7 +200,8 @@ def seed_aws(endpoint_url: str, directory: Path) -> AwsSandbox:
             Publish=True,
             Tags={"app": name},
         )
-        resources[f"function/{name}"] = fn["FunctionArn"].rsplit(":", 1)[0] if fn["FunctionArn"].count(":") > 6 else fn["FunctionArn"]
+        # The canonical id is the unqualified ARN (no :version suffix).
+        resources[f"function/{name}"] = re.sub(r":(\d+|\$LATEST)$", "", fn["FunctionArn"])
         lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
         _put_metric(cw, "AWS/Lambda", "Invocations", "FunctionName", name, 100.0, "Count")
         _put_metric(cw, "AWS/Lambda", "Errors", "FunctionName", name, 0.0 if healthy else 40.0, "Count")
@@ -204,9 +219,11 @@ def seed_aws(endpoint_url: str, directory: Path) -> AwsSandbox:
             )
             cw.set_alarm_state(AlarmName=f"{name}-errors", StateValue="ALARM", StateReason="Errors above 5 per minute")
 
-    urllib.request.urlopen(urllib.request.Request(
+    urllib.request.urlopen(
+        urllib.request.Request(
             f"{endpoint_url}/moto-api/reset-auth", data=b"0", method="POST", headers={"Content-Type": "text/plain"}
-        ))
+        )
+    )
     return AwsSandbox(
         endpoint_url=endpoint_url,
         agent_role_arn=roles["shieldops-agent"],

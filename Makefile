@@ -1,0 +1,46 @@
+# make demo | make test | make bench | make lint — each sets up (or updates) the virtualenv first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SANDBOX_DIR ?= sandbox
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test lint unit integration bench sandbox-up sandbox-down clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/shieldops-ansible demo --dir $(SANDBOX_DIR)
+
+lint: setup
+	$(BIN)/ruff check shieldops_ansible tests bench examples
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)
+
+integration: setup
+	$(BIN)/pytest -q tests/integration $(PYTEST_ARGS)
+
+test: setup lint
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python bench/run.py
+
+sandbox-up: setup
+	$(BIN)/shieldops-ansible sandbox up --dir $(SANDBOX_DIR)
+
+sandbox-down: setup
+	$(BIN)/shieldops-ansible sandbox down --dir $(SANDBOX_DIR)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,200 @@
+"""The ``shieldops-ansible`` command: the six operations, the sandbox, and the demo.
+
+Exit codes: 0 success, 1 a ShieldOpsError or a failed action, 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from .connector import connect
+from .errors import InvalidRequest, ShieldOpsError
+from .models import Action, ActionResult, TimeRange
+
+__all__ = ["main"]
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _pairs(items: Sequence[str] | None, what: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InvalidRequest(f"{what} must look like KEY=VALUE, not {item!r}")
+        out[key] = _parse_value(value)
+    return out
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shieldops-ansible", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def op(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--env", required=True, help="environment name in the config file")
+        p.add_argument("--config", help="config file (default: $SHIELDOPS_CONFIG, else ./shieldops.yaml)")
+        p.add_argument("--json", action="store_true", help="print JSON")
+        p.add_argument("--progress", action="store_true", help="print each Ansible task to stderr as it starts")
+        return p
+
+    p = op("health", "health of one resource")
+    p.add_argument("resource_id")
+    p = op("list", "list resources of a type")
+    p.add_argument("resource_type", help="instance | service | function | cluster | a native type")
+    p.add_argument("--name", help="glob on the name")
+    p.add_argument("--state", help="running | stopped | pending | failed | unknown")
+    p.add_argument("--tag", action="append", metavar="KEY=VALUE", help="tag that must match (repeatable)")
+    p.add_argument("--filter", action="append", metavar="KEY=VALUE", help="provider filter (repeatable)")
+    p = op("act", "run an action")
+    p.add_argument("action_type", help="start | stop | restart | scale | redeploy | <provider>_<verb>")
+    p.add_argument("resource_id")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="action parameter (JSON values)")
+    p.add_argument("--dry-run", action="store_true", help="check mode: report what would change")
+    p.add_argument("--reason", help="why (recorded with the action)")
+    p = op("events", "events of one resource")
+    p.add_argument("resource_id")
+    p.add_argument("--minutes", type=float, default=60, help="look back this far (default 60)")
+    p = op("snapshot", "snapshot one resource")
+    p.add_argument("resource_id")
+    p = op("rollback", "restore a snapshot")
+    p.add_argument("snapshot_id")
+
+    sb = sub.add_parser("sandbox", help="local backends for every provider")
+    sb.add_argument("action", choices=["up", "status", "down"])
+    sb.add_argument("--dir", default="sandbox", help="sandbox directory (default ./sandbox)")
+    demo = sub.add_parser("demo", help="run the sample agent against every sandbox environment")
+    demo.add_argument("--dir", default="sandbox", help="sandbox directory (default ./sandbox)")
+    return parser
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list):
+        return [_dump(v) for v in value]
+    return value
+
+
+def _print_human(command: str, value: Any) -> None:
+    if command == "list":
+        rows = [(r.id, r.type, r.name, r.state, "" if r.capacity is None else str(r.capacity)) for r in value]
+        _table(("ID", "TYPE", "NAME", "STATE", "CAPACITY"), rows)
+    elif command == "health":
+        print(f"{value.resource_id}: {value.status}")
+        for check in value.checks:
+            print(f"  {check.status:<9} {check.name}: {check.message}")
+        for key, num in value.metrics.items():
+            print(f"  metric {key} = {num:g}")
+    elif command == "events":
+        _table(
+            ("TIME", "SEVERITY", "SOURCE", "MESSAGE"),
+            [(e.timestamp.isoformat(), e.severity, e.source, e.message) for e in value],
+        )
+    else:
+        for key, item in _dump(value).items():
+            print(f"{key}: {json.dumps(item) if isinstance(item, dict | list) else item}")
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max([len(h)] + [len(str(r[i])) for r in rows]) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    for row in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+def _progress(event: Mapping[str, Any]) -> None:
+    if event.get("event") == "playbook_on_task_start":
+        task = (event.get("event_data") or {}).get("task", "")
+        print(f"[{datetime.now().strftime('%H:%M:%S')}] {task}", file=sys.stderr, flush=True)
+
+
+async def _operation(args: argparse.Namespace) -> int:
+    on_event = _progress if args.progress else None
+    async with connect(args.env, config=args.config, on_event=on_event) as conn:
+        value: Any
+        if args.command == "health":
+            value = await conn.get_health(args.resource_id)
+        elif args.command == "list":
+            filters: dict[str, Any] = _pairs(args.filter, "--filter")
+            if args.name:
+                filters["name"] = args.name
+            if args.state:
+                filters["state"] = args.state
+            if args.tag:
+                filters["tags"] = {k: str(v) for k, v in _pairs(args.tag, "--tag").items()}
+            value = await conn.list_resources(args.resource_type, filters)
+        elif args.command == "act":
+            value = await conn.execute_action(
+                Action(
+                    type=args.action_type,
+                    resource_id=args.resource_id,
+                    parameters=_pairs(args.param, "--param"),
+                    dry_run=args.dry_run,
+                    reason=args.reason,
+                )
+            )
+        elif args.command == "events":
+            value = await conn.get_events(args.resource_id, TimeRange.last(minutes=args.minutes))
+        elif args.command == "snapshot":
+            value = await conn.create_snapshot(args.resource_id)
+        else:
+            value = await conn.rollback(args.snapshot_id)
+    if args.json:
+        print(json.dumps(_dump(value), indent=2))
+    else:
+        _print_human(args.command, value)
+    failed = isinstance(value, ActionResult) and not value.success
+    return 1 if failed else 0
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from .sandbox import manager
+
+    directory = Path(args.dir)
+    if args.action == "up":
+        path = manager.up(directory, log=lambda m: print(m, file=sys.stderr))
+        print(path)
+    elif args.action == "status":
+        info = manager.status(directory)
+        print(json.dumps(info, indent=2))
+        return 0 if info["running"] else 1
+    else:
+        stopped = manager.down(directory)
+        print("stopped: " + (", ".join(stopped) or "nothing was running"))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "sandbox":
+            return _sandbox(args)
+        if args.command == "demo":
+            from .demo import run_demo
+
+            return asyncio.run(run_demo(Path(args.dir)))
+        return asyncio.run(_operation(args))
+    except ShieldOpsError as exc:
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
