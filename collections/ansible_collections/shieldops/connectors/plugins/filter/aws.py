@@ -244,7 +244,8 @@ def _iso(ts):
     return value.isoformat()
 
 
-_TRANSITION = re.compile(r"^(?P<why>.*?)\s*\((?P<when>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) GMT\)")
+# "User initiated (2026-01-01 10:00:00 GMT)"; some endpoints write UTC.
+_TRANSITION = re.compile(r"^(?P<why>.*?)\s*\((?P<when>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) (GMT|UTC)\)")
 
 
 def aws_ec2_events(i, statuses):

@@ -1,0 +1,63 @@
+"""Test helpers: the sandbox handle and clients for arranging state that a test then observes via the product."""
+
+from __future__ import annotations
+
+import configparser
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import yaml
+
+from shieldops_ansible.sandbox import manager
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    directory: Path
+    config: Path
+    resources: dict[str, dict[str, str]]
+
+    def aws(self, key: str) -> str:
+        return self.resources["aws"][key]
+
+    @property
+    def aws_endpoint(self) -> str:
+        return str(yaml.safe_load(self.config.read_text())["environments"]["aws"]["endpoint_url"])
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(yaml.safe_load(self.config.read_text())["state_dir"])
+
+
+def start_sandbox(directory: Path) -> Sandbox:
+    config = manager.up(directory)
+    state = json.loads((directory / "sandbox.json").read_text())
+    return Sandbox(directory, config, state["resources"])
+
+
+def arrange_client(sandbox: Sandbox, service: str) -> Any:
+    """A boto3 client acting as the agent role, used only to set up or inspect state around a test."""
+    parser = configparser.ConfigParser()
+    parser.read(sandbox.directory / "aws" / "credentials")
+    keys = parser["shieldops-sandbox"]
+    sts = boto3.client(
+        "sts",
+        region_name="us-east-1",
+        endpoint_url=sandbox.aws_endpoint,
+        aws_access_key_id=keys["aws_access_key_id"],
+        aws_secret_access_key=keys["aws_secret_access_key"],
+    )
+    creds = sts.assume_role(RoleArn="arn:aws:iam::123456789012:role/shieldops-agent", RoleSessionName="test-arrange")[
+        "Credentials"
+    ]
+    return boto3.client(
+        service,
+        region_name="us-east-1",
+        endpoint_url=sandbox.aws_endpoint,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )

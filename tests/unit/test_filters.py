@@ -1,0 +1,67 @@
+"""The provider-neutral filter plugin, loaded from the collection as Ansible would load its file."""
+
+import importlib.util
+from types import ModuleType
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from shieldops_ansible.paths import project_dir
+
+
+def _load() -> ModuleType:
+    path = project_dir() / "collections/ansible_collections/shieldops/connectors/plugins/filter/core.py"
+    spec = importlib.util.spec_from_file_location("shieldops_filter_core", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+core = _load()
+
+
+@pytest.mark.parametrize(
+    "message,kind",
+    [
+        ("An error occurred (UnauthorizedOperation) when calling the StopInstances operation", "permission_denied"),
+        ("User x is not authorized to perform: ecs:UpdateService", "permission_denied"),
+        ("An error occurred (InvalidInstanceID.NotFound)", "not_found"),
+        ("not_found: no ECS service x", "not_found"),
+        ("An error occurred (ExpiredToken) when calling", "authentication"),
+        ("Could not connect to the endpoint URL: http://127.0.0.1:1/", "backend_unavailable"),
+        ("Validating arguments against arg spec 'get_health'", "invalid_request"),
+        ("snapshot_not_found: no snapshot snap-x", "snapshot_not_found"),
+        ("something else broke", "failed"),
+    ],
+)
+def test_classify_error(message: str, kind: str) -> None:
+    result = core.classify_error({"msg": message})
+    assert result["kind"] == kind
+    assert not result["message"].startswith(kind + ":")
+
+
+def test_classify_error_reduces_xml_documents() -> None:
+    xml = '<?xml version="1.0"?><ErrorResponse><Error><Code>AccessDenied</Code><Message>no</Message></Error>'
+    result = core.classify_error({"msg": "Failed: " + xml})
+    assert result == {"kind": "permission_denied", "message": "Failed: AccessDenied: no"}
+
+
+def test_match_filters() -> None:
+    rs = [
+        {"name": "web-1", "state": "running", "tags": {"app": "web"}},
+        {"name": "db-1", "state": "stopped", "tags": {"app": "db"}},
+    ]
+    allowed = ["name", "tags", "state"]
+    assert [r["name"] for r in core.match_filters(rs, {"name": "web-*"}, allowed)] == ["web-1"]
+    assert [r["name"] for r in core.match_filters(rs, {"tags": {"app": "db"}}, allowed)] == ["db-1"]
+    assert [r["name"] for r in core.match_filters(rs, {"state": "running"}, allowed)] == ["web-1"]
+    with pytest.raises(AnsibleFilterError, match="invalid_request"):
+        core.match_filters(rs, {"colour": "x"}, allowed)
+
+
+def test_worst_status_and_thresholds() -> None:
+    assert core.worst_status([]) == "unknown"
+    assert core.worst_status([{"status": "healthy"}, {"status": "degraded"}]) == "degraded"
+    assert core.threshold_status(96, {"degraded": 80, "unhealthy": 95}) == "unhealthy"
+    assert core.threshold_status(None, {"degraded": 80, "unhealthy": 95}) == "unknown"

@@ -1,0 +1,54 @@
+"""Contract tests of the content layout: every provider role serves all six operations, declared and specified."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from shieldops_ansible.paths import project_dir
+from shieldops_ansible.providers import PROVIDER_TYPES
+
+OPERATIONS = ("get_health", "list_resources", "execute_action", "get_events", "create_snapshot", "rollback")
+ROOT = project_dir()
+
+
+@pytest.mark.parametrize("operation", OPERATIONS)
+def test_playbook_exists_and_is_provider_neutral(operation: str) -> None:
+    text = (ROOT / "playbooks" / f"{operation}.yml").read_text()
+    assert "include_role" in text
+    for provider in PROVIDER_TYPES:
+        assert provider not in text
+
+
+@pytest.mark.parametrize("provider", sorted(PROVIDER_TYPES))
+def test_provider_role_is_complete(provider: str) -> None:
+    role = ROOT / "roles" / provider
+    specs = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
+    caps = yaml.safe_load((role / "vars" / "main.yml").read_text())["shieldops_capabilities"]
+    for operation in OPERATIONS:
+        assert (role / "tasks" / f"{operation}.yml").is_file(), f"{provider} lacks tasks/{operation}.yml"
+        assert operation in specs, f"{provider} argument_specs lacks {operation}"
+    # Each native type needs a task file per operation that dispatches by type.
+    for native in caps["native_types"]:
+        for folder in ("health", "events", "snapshot", "act", "list", "rollback"):
+            if folder == "act" and not caps["native_types"][native].get("actions"):
+                continue
+            if folder == "rollback" and native.endswith("cluster"):
+                continue
+            assert (role / "tasks" / folder / f"{native}.yml").is_file(), f"{provider}: {folder}/{native}.yml"
+
+
+def test_collection_requirements_list_upstream_collections() -> None:
+    names = {c["name"] for c in yaml.safe_load((ROOT / "collections" / "requirements.yml").read_text())["collections"]}
+    assert {"amazon.aws", "community.aws", "kubernetes.core", "google.cloud", "azure.azcollection"} <= names
+
+
+def test_ansible_cfg_paths_are_relative() -> None:
+    text = (ROOT / "ansible.cfg").read_text()
+    assert "collections_path = ./collections" in text and "roles_path = ./roles" in text
+    assert not any(line.strip().startswith(("collections_path = /", "roles_path = /")) for line in text.splitlines())
+
+
+def test_every_yaml_parses() -> None:
+    for path in list((ROOT / "roles").rglob("*.yml")) + list((ROOT / "playbooks").glob("*.yml")):
+        yaml.safe_load(Path(path).read_text())
