@@ -204,7 +204,7 @@ class InfraConnector:
     # -- plumbing ------------------------------------------------------------------------------------------------
 
     def _check_filters(self, filters: Any) -> dict[str, Any]:
-        clean = check_mapping(filters if filters is not None else {}, "filters")
+        clean = check_mapping(filters, "filters")
         for key in clean:
             check_name(key, "filter key")
             if key not in self._caps.filters:
@@ -261,14 +261,19 @@ class InfraConnector:
 
 
 def _coerce_action(action: Any) -> Action:
+    """Re-validate: an Action can be built without validation (model_construct) or mutated after it."""
     if isinstance(action, Action):
-        return Action.model_validate(action.model_dump())
-    if isinstance(action, Mapping):
-        try:
-            return Action.model_validate(dict(action))
-        except ValidationError as exc:
-            raise InvalidRequest(f"invalid action: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from None
-    raise InvalidRequest("action must be an Action")
+        raw: Any = {name: getattr(action, name, None) for name in Action.model_fields}
+    elif isinstance(action, Mapping):
+        raw = dict(action)
+    else:
+        raise InvalidRequest("action must be an Action")
+    try:
+        return Action.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidRequest(f"invalid action: {where}: {first['msg']}") from None
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -124,6 +124,9 @@ def _run_environment(runner_env: Mapping[str, Any]) -> dict[str, str]:
     # ansible-runner's own variables (its callback plugin, artifact dir) are kept.
     env = {str(k): str(v) for k, v in runner_env.items()}
     env["ANSIBLE_CONFIG"] = str(ansible_cfg())
+    # Keep module tracebacks in failed results: some amazon.aws modules name the API error only there, and the
+    # classify_error filter needs it to tell PermissionDenied from other failures. Nothing is printed from them.
+    env["ANSIBLE_DISPLAY_TRACEBACK"] = "error"
     # Ansible must not read collections installed elsewhere before ours and the bundled ones.
     env.pop("ANSIBLE_COLLECTIONS_PATH", None)
     return env

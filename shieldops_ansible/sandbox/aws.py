@@ -134,7 +134,21 @@ def seed_aws(endpoint_url: str, directory: Path) -> AwsSandbox:
     for role, policy in (("shieldops-agent", _AGENT_POLICY), ("shieldops-readonly", _READONLY_POLICY)):
         roles[role] = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(_TRUST))["Role"]["Arn"]
         iam.put_role_policy(RoleName=role, PolicyName="access", PolicyDocument=json.dumps(policy))
-    lambda_role = iam.create_role(RoleName="lambda-exec", AssumeRolePolicyDocument=json.dumps(_TRUST))["Role"]["Arn"]
+    # The agent may not assume this one: its trust policy names another principal. (A Service principal would be
+    # realistic, but moto 5.2 fails with HTTP 500 on AssumeRole against a policy without an AWS principal.)
+    lambda_trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/lambda-deployer"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    lambda_role = iam.create_role(RoleName="lambda-exec", AssumeRolePolicyDocument=json.dumps(lambda_trust))[
+        "Role"
+    ]["Arn"]
     iam.create_user(UserName="shieldops-bootstrap")
     iam.put_user_policy(
         UserName="shieldops-bootstrap", PolicyName="assume-only", PolicyDocument=json.dumps(_BOOTSTRAP_POLICY)

@@ -65,3 +65,25 @@ def test_worst_status_and_thresholds() -> None:
     assert core.worst_status([{"status": "healthy"}, {"status": "degraded"}]) == "degraded"
     assert core.threshold_status(96, {"degraded": 80, "unhealthy": 95}) == "unhealthy"
     assert core.threshold_status(None, {"degraded": 80, "unhealthy": 95}) == "unknown"
+
+
+def test_classify_error_of_a_failed_loop_uses_the_failed_item() -> None:
+    result = {
+        "msg": "One or more items failed",
+        "results": [{"failed": False}, {"failed": True, "msg": "An error occurred (AccessDenied) on CreateSnapshot"}],
+    }
+    assert core.classify_error(result)["kind"] == "permission_denied"
+
+
+def test_classify_error_reads_the_api_error_code() -> None:
+    result = {"msg": "Failed to create snapshot", "error": {"code": "UnauthorizedOperation", "message": "denied"}}
+    assert core.classify_error(result) == {
+        "kind": "permission_denied",
+        "message": "Failed to create snapshot (UnauthorizedOperation: denied)",
+    }
+
+
+def test_classify_error_finds_the_cause_in_the_traceback() -> None:
+    trace = "Traceback...\nbotocore.exceptions.ClientError: An error occurred (UnauthorizedOperation) when calling the CreateSnapshot operation: no\n"
+    result = core.classify_error({"msg": "Failed to create snapshot", "exception": trace})
+    assert result["kind"] == "permission_denied" and "CreateSnapshot" in result["message"]

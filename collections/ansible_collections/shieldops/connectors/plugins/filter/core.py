@@ -32,7 +32,20 @@ _MAX_MESSAGE = 1000
 def classify_error(result):
     """Turn a failed task result into {kind, message}; the facade maps kind to an exception class."""
     result = result or {}
+    # A failed loop says only "One or more items failed": the first failed item has the reason.
+    failed_items = [r for r in result.get("results") or [] if isinstance(r, dict) and r.get("failed")]
+    if failed_items:
+        result = failed_items[0]
     message = str(result.get("msg") or result.get("message") or "")
+    # amazon.aws puts the API's error code beside msg; some modules leave it out of msg.
+    api_error = result.get("error")
+    if isinstance(api_error, dict) and api_error.get("code") and str(api_error["code"]) not in message:
+        message = "%s (%s: %s)" % (message, api_error["code"], api_error.get("message", ""))
+    # Some amazon.aws modules wrap the botocore error and keep it only in the traceback.
+    cause = re.search(r"An error occurred \(([^)]+)\) when calling the \w+ operation[^\n]*",
+                      str(result.get("exception") or ""))
+    if cause and cause.group(1) not in message:
+        message = "%s (%s)" % (message, cause.group(0).strip())
     for extra in ("module_stderr", "exception"):
         if not message and result.get(extra):
             message = str(result[extra]).strip().splitlines()[-1]
