@@ -146,9 +146,9 @@ def seed_aws(endpoint_url: str, directory: Path) -> AwsSandbox:
             }
         ],
     }
-    lambda_role = iam.create_role(RoleName="lambda-exec", AssumeRolePolicyDocument=json.dumps(lambda_trust))[
-        "Role"
-    ]["Arn"]
+    lambda_role = iam.create_role(RoleName="lambda-exec", AssumeRolePolicyDocument=json.dumps(lambda_trust))["Role"][
+        "Arn"
+    ]
     iam.create_user(UserName="shieldops-bootstrap")
     iam.put_user_policy(
         UserName="shieldops-bootstrap", PolicyName="assume-only", PolicyDocument=json.dumps(_BOOTSTRAP_POLICY)

@@ -127,9 +127,22 @@ async def test_ec2_snapshot_rollback_from_a_second_process(aws: InfraConnector, 
     # The real change: start it. Rollback must put the volume back from the snapshot and the state to stopped.
     await aws.execute_action(Action(type="start", resource_id=web2))
     proc = subprocess.run(
-        [sys.executable, "-m", "shieldops_ansible.cli", "rollback", snapshot.id, "--env", "aws",
-         "--config", str(sandbox.config), "--json"],
-        capture_output=True, text=True, timeout=300, check=False,
+        [
+            sys.executable,
+            "-m",
+            "shieldops_ansible.cli",
+            "rollback",
+            snapshot.id,
+            "--env",
+            "aws",
+            "--config",
+            str(sandbox.config),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)

@@ -27,7 +27,7 @@ async def test_assume_role_reads_and_read_only_role_cannot_write(sandbox: Sandbo
     web1 = sandbox.aws("instance/web-1")
     async with connect("aws-readonly", config=sandbox.config) as ro:
         assert (await ro.get_health(web1)).status == "healthy"
-        with pytest.raises(PermissionDenied, match="StopInstances|CreateSnapshot"):
+        with pytest.raises(PermissionDenied, match=r"StopInstances|CreateSnapshot"):
             await ro.execute_action(Action(type="stop", resource_id=web1))
         with pytest.raises(PermissionDenied, match="ecs:UpdateService"):
             await ro.execute_action(
@@ -58,8 +58,12 @@ async def test_secrets_never_reach_disk(sandbox: Sandbox, tmp_path: Path, monkey
     config = load_config(sandbox.config)
     env = config.environment("aws")
     creds = await env.provider.credentials_env(env.settings)
-    secrets = [creds["AWS_SECRET_ACCESS_KEY"], creds["AWS_SESSION_TOKEN"], creds["AWS_ACCESS_KEY_ID"],
-               "canary-token-5e1f"]
+    secrets = [
+        creds["AWS_SECRET_ACCESS_KEY"],
+        creds["AWS_SESSION_TOKEN"],
+        creds["AWS_ACCESS_KEY_ID"],
+        "canary-token-5e1f",
+    ]
     async with connect("aws", config=sandbox.config, engine=RunnerEngine(keep_artifacts_in=artifacts)) as conn:
         await conn.get_health(sandbox.aws("instance/web-1"))
         snapshot = await conn.create_snapshot(sandbox.aws("service/api"))

@@ -37,9 +37,7 @@ async def test_list_every_common_type(aws: InfraConnector, sandbox: Sandbox) -> 
 async def test_list_filters(aws: InfraConnector) -> None:
     assert [r.name for r in await aws.list_resources("instance", {"name": "web-*", "state": "stopped"})] == ["web-2"]
     assert [r.name for r in await aws.list_resources("service", {"tags": {"app": "api"}})] == ["api"]
-    assert [r.name for r in await aws.list_resources("ecs_service", {"cluster": "sandbox", "name": "w*"})] == [
-        "worker"
-    ]
+    assert [r.name for r in await aws.list_resources("ecs_service", {"cluster": "sandbox", "name": "w*"})] == ["worker"]
     with pytest.raises(InvalidRequest, match="colour"):
         await aws.list_resources("instance", {"colour": "red"})
 

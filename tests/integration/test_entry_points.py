@@ -26,16 +26,25 @@ async def test_ansible_playbook_direct_matches_facade(sandbox: Sandbox, tmp_path
     config = load_config(sandbox.config)
     env = config.environment("aws")
     request = tmp_path / "request.json"
-    request.write_text(json.dumps({
-        "shieldops_request": {"provider": "aws", "environment": "aws", "resource_id": rid},
-        "shieldops_settings": env.settings.role_settings(),
-    }))
+    request.write_text(
+        json.dumps(
+            {
+                "shieldops_request": {"provider": "aws", "environment": "aws", "resource_id": rid},
+                "shieldops_settings": env.settings.role_settings(),
+            }
+        )
+    )
     # An operator's shell: temporary credentials in the environment (here from the same AssumeRole).
     run_env = dict(os.environ) | await env.provider.credentials_env(env.settings)
     run_env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.builtin.json"
     proc = subprocess.run(
         [str(BIN / "ansible-playbook"), "playbooks/get_health.yml", "-e", f"@{request}"],
-        cwd=project_dir(), env=run_env, capture_output=True, text=True, timeout=300, check=False,
+        cwd=project_dir(),
+        env=run_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     stats = json.loads(proc.stdout)["global_custom_stats"]["shieldops_result"]
@@ -50,7 +59,10 @@ def test_cli_list_health_and_errors(sandbox: Sandbox) -> None:
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(BIN / "shieldops-ansible"), *args, "--env", "aws", "--config", str(sandbox.config)],
-            capture_output=True, text=True, timeout=300, check=False,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
         )
 
     listed = cli("list", "function", "--json", "--tag", "app=ingest")
@@ -68,7 +80,10 @@ def test_cli_list_health_and_errors(sandbox: Sandbox) -> None:
 def test_sandbox_cli_status(sandbox: Sandbox) -> None:
     proc = subprocess.run(
         [str(BIN / "shieldops-ansible"), "sandbox", "status", "--dir", str(sandbox.directory)],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode == 0
     assert json.loads(proc.stdout)["backends"]["aws"]["alive"] is True

@@ -62,7 +62,9 @@ def operations(conn: InfraConnector, sandbox: Sandbox) -> dict[str, Callable[[An
         "list_resources.filters": lambda p: conn.list_resources("instance", p),
         "list_resources.filter_key": lambda p: conn.list_resources("instance", {p: "x"} if isinstance(p, str) else p),
         "execute_action.type": lambda p: conn.execute_action(Action.model_construct(type=p, resource_id=web2)),
-        "execute_action.resource_id": lambda p: conn.execute_action(Action.model_construct(type="start", resource_id=p)),
+        "execute_action.resource_id": lambda p: conn.execute_action(
+            Action.model_construct(type="start", resource_id=p)
+        ),
         "execute_action.parameter": lambda p: conn.execute_action(
             # An int is a valid count; its negative is not.
             Action.model_construct(
@@ -125,9 +127,22 @@ async def test_unsafe_tagging_holds_in_ansible_itself(tmp_path: Path, canary: Pa
     )
     bindir = Path(sys.executable).parent
     proc = subprocess.run(
-        [str(bindir / "ansible-playbook"), "-i", "localhost,", "-c", "local", "-e",
-         f"ansible_python_interpreter={sys.executable}", "-e", f"@{request}", str(playbook)],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            str(bindir / "ansible-playbook"),
+            "-i",
+            "localhost,",
+            "-c",
+            "local",
+            "-e",
+            f"ansible_python_interpreter={sys.executable}",
+            "-e",
+            f"@{request}",
+            str(playbook),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (tmp_path / "out.txt").read_text() == f"{expr}|{expr}"

@@ -84,6 +84,9 @@ def test_classify_error_reads_the_api_error_code() -> None:
 
 
 def test_classify_error_finds_the_cause_in_the_traceback() -> None:
-    trace = "Traceback...\nbotocore.exceptions.ClientError: An error occurred (UnauthorizedOperation) when calling the CreateSnapshot operation: no\n"
+    trace = (
+        "Traceback...\nbotocore.exceptions.ClientError: "
+        "An error occurred (UnauthorizedOperation) when calling the CreateSnapshot operation: no\n"
+    )
     result = core.classify_error({"msg": "Failed to create snapshot", "exception": trace})
     assert result["kind"] == "permission_denied" and "CreateSnapshot" in result["message"]
