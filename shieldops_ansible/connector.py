@@ -253,6 +253,10 @@ class InfraConnector:
             )
         )
         if run.result is None:
+            if run.status == "timeout":
+                raise BackendUnavailable(
+                    f"{operation} on {self.name} timed out after {time.monotonic() - started:.0f} s"
+                )
             detail = "; ".join(_clean(f) for f in run.failures[-3:]) or f"status {run.status}, rc {run.rc}"
             raise BackendUnavailable(
                 f"{operation} on {self.name} produced no result after {time.monotonic() - started:.1f} s: {detail}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import stat
 import sys
 import tempfile
@@ -18,7 +19,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import BackendUnavailable
 from ..paths import ansible_cfg, playbook_path, project_dir
 from .base import RunRequest, RunResult
 from .request_file import dump_unsafe
@@ -104,14 +104,15 @@ class RunnerEngine:
             except asyncio.CancelledError:
                 cancelled.set()
                 await asyncio.to_thread(thread.join)
+                _kill_stragglers(data_dir)
                 raise
             await asyncio.to_thread(thread.join)
             status = str(runner.status)
+            if status in {"timeout", "canceled"}:
+                _kill_stragglers(data_dir)
             rc = int(runner.rc if runner.rc is not None else -1)
             stats = collected["stats"] or {}
             result = (stats.get("artifact_data") or {}).get(RESULT_KEY)
-            if result is None and status not in {"successful", "failed"}:
-                raise BackendUnavailable(f"the playbook run ended with status {status}")
             return RunResult(status=status, rc=rc, result=result, failures=list(collected["failures"]))
         finally:
             if channel is not None:
@@ -130,6 +131,24 @@ def _run_environment(runner_env: Mapping[str, Any]) -> dict[str, str]:
     # Ansible must not read collections installed elsewhere before ours and the bundled ones.
     env.pop("ANSIBLE_COLLECTIONS_PATH", None)
     return env
+
+
+def _kill_stragglers(data_dir: Path) -> None:
+    """Kill what is left of a stopped run.
+
+    ansible-runner kills the process group of ansible-playbook, but ansible-core's task workers call setsid() and
+    outlive it: a task still running (a pause, a wait for an instance) would go on after a cancel or a timeout.
+    Every process of the run has our private data dir on its command line (its request file), so find them by that.
+    """
+    marker = str(data_dir).encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if marker in (proc / "cmdline").read_bytes():
+                os.kill(int(proc.name), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            continue
 
 
 def _collect(event: Mapping[str, Any], collected: dict[str, Any]) -> None:
