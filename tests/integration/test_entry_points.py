@@ -87,3 +87,27 @@ def test_sandbox_cli_status(sandbox: Sandbox) -> None:
     )
     assert proc.returncode == 0
     assert json.loads(proc.stdout)["backends"]["aws"]["alive"] is True
+
+
+async def test_aws_ec2_inventory_plugin_lists_sandbox_instances(sandbox: Sandbox) -> None:
+    env = load_config(sandbox.config).environment("aws")
+    run_env = dict(os.environ) | await env.provider.credentials_env(env.settings)
+    run_env["ANSIBLE_CONFIG"] = str(project_dir() / "ansible.cfg")
+    proc = subprocess.run(
+        [str(BIN / "ansible-inventory"), "-i", "inventories/aws/shieldops.aws_ec2.yml", "--list"],
+        cwd=project_dir(),
+        env=run_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    inventory = json.loads(proc.stdout)
+    ids = {sandbox.aws("instance/web-1"), sandbox.aws("instance/web-2")}
+    assert set(inventory["aws_ec2"]["hosts"]) == ids
+    assert set(inventory["tag_app_web"]["hosts"]) == ids
+    hostvars = inventory["_meta"]["hostvars"][sandbox.aws("instance/web-1")]
+    # ansible-inventory --list writes values that came from the API as {"__ansible_unsafe": ...}.
+    resource_id = hostvars["shieldops_resource_id"]
+    assert resource_id.get("__ansible_unsafe", resource_id) == sandbox.aws("instance/web-1")
