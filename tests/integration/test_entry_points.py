@@ -110,4 +110,6 @@ async def test_aws_ec2_inventory_plugin_lists_sandbox_instances(sandbox: Sandbox
     hostvars = inventory["_meta"]["hostvars"][sandbox.aws("instance/web-1")]
     # ansible-inventory --list writes values that came from the API as {"__ansible_unsafe": ...}.
     resource_id = hostvars["shieldops_resource_id"]
-    assert resource_id.get("__ansible_unsafe", resource_id) == sandbox.aws("instance/web-1")
+    if isinstance(resource_id, dict):
+        resource_id = resource_id["__ansible_unsafe"]
+    assert resource_id == sandbox.aws("instance/web-1")

@@ -1,0 +1,54 @@
+"""The AssumeRole cache, with a fake STS call (the real one is exercised against moto in the integration tests)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from shieldops_ansible.providers import aws
+from shieldops_ansible.providers.aws import AwsProvider, AwsSettings
+
+SETTINGS = AwsSettings(provider="aws", region="eu-west-1", role_arn="arn:aws:iam::123456789012:role/sre")
+
+
+class FakeSts:
+    def __init__(self) -> None:
+        self.calls = 0
+        self.lifetime_s = 3600.0
+
+    def assume(self, settings: AwsSettings) -> aws._Cached:
+        self.calls += 1
+        return aws._Cached(
+            env={"AWS_ACCESS_KEY_ID": f"ASIA{self.calls}", "AWS_SECRET_ACCESS_KEY": "s", "AWS_SESSION_TOKEN": "t"},
+            expires_at=time.time() + self.lifetime_s,
+        )
+
+
+@pytest.fixture
+def sts(monkeypatch: pytest.MonkeyPatch) -> FakeSts:
+    fake = FakeSts()
+    monkeypatch.setattr(aws, "_assume_role", fake.assume)
+    return fake
+
+
+async def test_credentials_are_cached_until_near_expiry(sts: FakeSts) -> None:
+    provider = AwsProvider()
+    first = await provider.credentials_env(SETTINGS)
+    second = await provider.credentials_env(SETTINGS)
+    assert sts.calls == 1 and first == second
+    assert first["AWS_REGION"] == "eu-west-1" and first["AWS_ACCESS_KEY_ID"] == "ASIA1"
+
+
+async def test_credentials_refresh_shortly_before_expiry(sts: FakeSts) -> None:
+    sts.lifetime_s = 200  # inside the refresh margin: every call must assume again
+    provider = AwsProvider()
+    await provider.credentials_env(SETTINGS)
+    again = await provider.credentials_env(SETTINGS)
+    assert sts.calls == 2 and again["AWS_ACCESS_KEY_ID"] == "ASIA2"
+
+
+async def test_no_role_passes_profile_without_assuming(sts: FakeSts) -> None:
+    settings = AwsSettings(provider="aws", region="eu-west-1", profile="sso-dev")
+    env = await AwsProvider().credentials_env(settings)
+    assert sts.calls == 0 and env["AWS_PROFILE"] == "sso-dev" and "AWS_SECRET_ACCESS_KEY" not in env
