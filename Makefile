@@ -23,6 +23,7 @@ demo: setup
 lint: setup
 	$(BIN)/ruff check shieldops_ansible tests bench examples
 	$(BIN)/mypy
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint --offline playbooks roles
 
 unit: setup
 	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)
