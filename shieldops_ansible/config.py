@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigError
 from .paths import default_state_dir
 from .providers import PROVIDER_TYPES, EnvironmentSettings, Provider
+from .providers.base import describe_validation
 
 __all__ = ["Config", "Environment", "ProcessSettings", "load_config"]
 
@@ -52,7 +53,15 @@ class Config:
             raise ConfigError(f"{self.path}: no environment {name!r}; defined: {known}") from None
 
 
-_TOP_LEVEL = {"environments", "state_dir"}
+class _ConfigFile(BaseModel):
+    """The file's top level; each environment is validated by its provider's own schema."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    environments: dict[str, dict[str, Any]] = Field(min_length=1)
+    state_dir: str | None = None
+
+
 _providers: dict[str, Provider] = {}
 
 
@@ -74,24 +83,20 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"{config_path}: not valid YAML: {exc}") from None
     if not isinstance(doc, dict):
         raise ConfigError(f"{config_path}: expected a mapping with an 'environments' key")
-    for key in doc:
-        if key not in _TOP_LEVEL:
-            raise ConfigError(f"{config_path}: unknown key {key!r}; allowed: {', '.join(sorted(_TOP_LEVEL))}")
-    raw_envs = doc.get("environments")
-    if not isinstance(raw_envs, dict) or not raw_envs:
-        raise ConfigError(f"{config_path}: 'environments' must be a non-empty mapping")
+    try:
+        top = _ConfigFile.model_validate(doc)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation(exc, str(config_path))) from None
     environments: dict[str, Environment] = {}
-    for name, raw in raw_envs.items():
+    for name, raw in top.environments.items():
         where = f"{config_path}: environments.{name}"
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{where}: must be a mapping")
         provider_name = raw.get("provider")
         if provider_name not in PROVIDER_TYPES:
             known = " | ".join(sorted(PROVIDER_TYPES))
             raise ConfigError(f"{where}.provider: {provider_name!r} is not one of {known}")
         provider = _provider(provider_name)
         environments[str(name)] = Environment(str(name), provider, provider.parse_settings(raw, where))
-    state_dir = doc.get("state_dir") or process.state_dir or default_state_dir()
+    state_dir = top.state_dir or process.state_dir or default_state_dir()
     state_path = Path(os.path.expanduser(str(state_dir)))
     if not state_path.is_absolute():
         state_path = (config_path.parent / state_path).resolve()

@@ -21,7 +21,7 @@ from ..errors import ActionNotSupported, ConfigError, InvalidRequest, quote_untr
 from ..paths import role_dir
 from ..validation import check_json_data, check_name, check_text
 
-__all__ = ["ActionSpec", "Capabilities", "EnvironmentSettings", "NativeType", "Provider"]
+__all__ = ["ActionSpec", "Capabilities", "EnvironmentSettings", "NativeType", "Provider", "describe_validation"]
 
 
 class EnvironmentSettings(BaseModel):
@@ -167,14 +167,14 @@ class Provider:
         try:
             return self.settings_model.model_validate(raw)
         except ValidationError as exc:
-            raise ConfigError(_describe_validation(exc, where)) from None
+            raise ConfigError(describe_validation(exc, where)) from None
 
     async def credentials_env(self, settings: EnvironmentSettings) -> dict[str, str]:
         """Environment variables carrying short-lived credentials for one run (never written to disk)."""
         return {}
 
 
-def _describe_validation(exc: Any, where: str) -> str:
+def describe_validation(exc: Any, where: str) -> str:
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"])
