@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from .aws import seed_aws
+from .linux import start_linux, stop_linux
 
 __all__ = ["SandboxError", "down", "status", "up"]
 
@@ -80,6 +81,7 @@ def up(directory: Path, *, log: Any = None) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "logs").mkdir(exist_ok=True)
     processes: dict[str, dict[str, Any]] = {}
+    network: dict[str, list[str]] = {"netns": [], "links": []}
     try:
         port = _free_port()
         with open(directory / "logs" / "moto.log", "ab") as out:
@@ -96,9 +98,15 @@ def up(directory: Path, *, log: Any = None) -> Path:
         if log:
             log(f"aws: moto on {endpoint}")
         aws = seed_aws(endpoint, directory)
+        linux = start_linux(directory)
+        processes.update({f"linux/{name}": {"pid": pid} for name, pid in linux.pids.items()})
+        network = {"netns": linux.netns, "links": linux.links}
+        if log:
+            log(f"linux: {', '.join(f'{h.name} ({h.address}:{h.port})' for h in linux.hosts)}")
         environments = {
             "aws": aws.environment(),
             "aws-readonly": aws.environment(role_arn=aws.readonly_role_arn),
+            "linux": linux.environment(),
         }
         config = {"state_dir": str(directory / "state"), "environments": environments}
         config_path = directory / "shieldops.yaml"
@@ -106,12 +114,18 @@ def up(directory: Path, *, log: Any = None) -> Path:
             "# Written by `shieldops-ansible sandbox up`; every endpoint is on loopback.\n"
             + yaml.safe_dump(config, sort_keys=False)
         )
-        state = {"processes": processes, "resources": {"aws": aws.resources}, "config": str(config_path)}
+        state = {
+            "processes": processes,
+            "network": network,
+            "resources": {"aws": aws.resources, "linux": {h.name: h.address for h in linux.hosts}},
+            "config": str(config_path),
+        }
         (directory / _STATE).write_text(json.dumps(state, indent=2))
         return config_path
     except BaseException:
         for info in processes.values():
             _stop(info["pid"])
+        stop_linux({}, network["netns"], network["links"])
         raise
 
 
@@ -137,6 +151,8 @@ def down(directory: Path) -> list[str]:
     for name, info in state["processes"].items():
         _stop(info["pid"])
         stopped.append(name)
+    network = state.get("network") or {}
+    stop_linux({}, network.get("netns", []), network.get("links", []))
     (directory / _STATE).unlink()
     return stopped
 

@@ -1,0 +1,308 @@
+"""The Linux part of the sandbox: real OpenSSH hosts, an ssh-agent, supervisord-managed services.
+
+Two hosts live in network namespaces of their own (own address, own hostname through a UTS namespace); a third
+listens on loopback. Each runs sshd with its own host key and a supervisord with sample programs: `web` (a small
+HTTP server, healthy) on web-1 and `worker` (exits at once, so supervisord gives up on it: FATAL) on web-2.
+An ssh-agent holds the only client key; its private key file is deleted once the agent has it.
+systemd cannot run here: the sandbox exercises the supervisord path; the systemd path is covered by unit tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["LinuxHost", "LinuxSandbox", "start_linux", "stop_linux"]
+
+SSHD = "/usr/sbin/sshd"
+
+
+class LinuxSandboxError(RuntimeError):
+    pass
+
+
+@dataclass
+class LinuxHost:
+    name: str
+    address: str
+    port: int
+    netns: str | None
+    directory: Path
+    programs: dict[str, str]
+
+
+@dataclass
+class LinuxSandbox:
+    directory: Path
+    hosts: list[LinuxHost]
+    agent_socket: Path
+    known_hosts: Path
+    inventory: Path
+    pids: dict[str, int] = field(default_factory=dict)
+    netns: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+
+    def environment(self) -> dict[str, Any]:
+        return {
+            "provider": "linux",
+            "inventory": str(self.inventory),
+            "known_hosts": str(self.known_hosts),
+            "ssh_auth_sock": str(self.agent_socket),
+        }
+
+
+def _run(*args: str) -> str:
+    proc = subprocess.run(list(args), capture_output=True, text=True, check=False, timeout=30)
+    if proc.returncode != 0:
+        raise LinuxSandboxError(f"{' '.join(args)} failed: {proc.stderr.strip()[:300]}")
+    return proc.stdout
+
+
+def _spawn(args: list[str], log: Path, env: dict[str, str] | None = None) -> int:
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env
+        )
+    return proc.pid
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_tcp(address: str, port: int, timeout_s: float, netns: str | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((address, port), timeout=1) as sock:
+                if sock.recv(4).startswith(b"SSH"):
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise LinuxSandboxError(f"sshd on {address}:{port} not ready after {timeout_s:.0f} s")
+
+
+def _sshd_config(host: LinuxHost, listen: str) -> str:
+    d = host.directory
+    return "\n".join(
+        [
+            f"ListenAddress {listen}",
+            f"Port {host.port}",
+            f"HostKey {d / 'ssh_host_ed25519_key'}",
+            f"PidFile {d / 'sshd.pid'}",
+            f"AuthorizedKeysFile {d / 'authorized_keys'}",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "UsePAM no",
+            "StrictModes no",
+            "PermitRootLogin prohibit-password",
+            "AllowAgentForwarding yes",
+            "Subsystem sftp internal-sftp",
+            f"SetEnv SHIELDOPS_SANDBOX_HOST={host.name}",
+            "",
+        ]
+    )
+
+
+def _supervisor_config(host: LinuxHost) -> str:
+    d = host.directory
+    lines = [
+        "[unix_http_server]",
+        f"file={d / 'supervisor.sock'}",
+        "[supervisord]",
+        f"logfile={d / 'supervisord.log'}",
+        f"pidfile={d / 'supervisord.pid'}",
+        "nodaemon=true",
+        "[rpcinterface:supervisor]",
+        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+        "[supervisorctl]",
+        f"serverurl=unix://{d / 'supervisor.sock'}",
+        "[include]",
+        f"files = {d / 'conf.d'}/*.conf",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _program(name: str, command: str, host: LinuxHost, *, autorestart: bool = True) -> str:
+    d = host.directory
+    return "\n".join(
+        [
+            f"[program:{name}]",
+            f"command={command}",
+            f"directory={d}",
+            "autostart=true",
+            f"autorestart={'true' if autorestart else 'false'}",
+            "startsecs=1",
+            "startretries=1",
+            f"stdout_logfile={d / 'logs' / f'{name}.log'}",
+            "redirect_stderr=true",
+            "",
+        ]
+    )
+
+
+def start_linux(directory: Path) -> LinuxSandbox:
+    """Start the hosts; return the sandbox (its pids, namespaces and links for stop_linux)."""
+    if not Path(SSHD).exists():
+        raise LinuxSandboxError(f"{SSHD} is missing: apt-get install openssh-server (make setup does)")
+    base = directory / "linux"
+    base.mkdir(parents=True, exist_ok=True)
+    Path("/run/sshd").mkdir(parents=True, exist_ok=True)
+    tag = f"{random.randrange(16**4):04x}"
+    octet = random.randrange(100, 250)
+    sandbox = LinuxSandbox(base, [], base / "agent.sock", base / "known_hosts", base / "inventory.yml")
+    try:
+        # The client key lives only in the agent: generate, add, delete the file.
+        key = base / "agent_key"
+        _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "shieldops-sandbox-agent", "-f", str(key))
+        public_key = Path(f"{key}.pub").read_text()
+        with contextlib.suppress(FileNotFoundError):
+            sandbox.agent_socket.unlink()
+        sandbox.pids["ssh-agent"] = _spawn(
+            ["ssh-agent", "-D", "-a", str(sandbox.agent_socket)], base / "ssh-agent.log"
+        )
+        deadline = time.monotonic() + 10
+        while not sandbox.agent_socket.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        _run_with_env({"SSH_AUTH_SOCK": str(sandbox.agent_socket)}, "ssh-add", "-q", str(key))
+        key.unlink()
+        Path(f"{key}.pub").unlink()
+
+        layout = [("web-1", True, {"web": "healthy"}), ("web-2", True, {"worker": "unhealthy"}), ("local-1", False, {})]
+        for index, (name, namespaced, programs) in enumerate(layout):
+            host_dir = base / name
+            (host_dir / "conf.d").mkdir(parents=True, exist_ok=True)
+            (host_dir / "logs").mkdir(exist_ok=True)
+            (host_dir / "etc").mkdir(exist_ok=True)
+            if namespaced:
+                netns = f"shieldops-{tag}-{index}"
+                outer, inner = f"so{tag}{index}h", f"so{tag}{index}n"
+                host_ip, ns_ip = f"169.254.{octet}.{4 * index + 1}", f"169.254.{octet}.{4 * index + 2}"
+                _run("ip", "netns", "add", netns)
+                sandbox.netns.append(netns)
+                _run("ip", "link", "add", outer, "type", "veth", "peer", "name", inner)
+                sandbox.links.append(outer)
+                _run("ip", "link", "set", inner, "netns", netns)
+                _run("ip", "addr", "add", f"{host_ip}/30", "dev", outer)
+                _run("ip", "link", "set", outer, "up")
+                _run("ip", "netns", "exec", netns, "ip", "addr", "add", f"{ns_ip}/30", "dev", inner)
+                _run("ip", "netns", "exec", netns, "ip", "link", "set", inner, "up")
+                _run("ip", "netns", "exec", netns, "ip", "link", "set", "lo", "up")
+                host = LinuxHost(name, ns_ip, 22, netns, host_dir, programs)
+            else:
+                host = LinuxHost(name, "127.0.0.1", _free_port(), None, host_dir, programs)
+            _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_dir / "ssh_host_ed25519_key"))
+            (host_dir / "authorized_keys").write_text(public_key)
+            (host_dir / "sshd_config").write_text(_sshd_config(host, host.address))
+            (host_dir / "supervisord.conf").write_text(_supervisor_config(host))
+            for program in programs:
+                if program == "web":
+                    (host_dir / "etc" / "web.conf").write_text("# web settings\nport = 8080\nworkers = 2\n")
+                    command = f"{sys.executable} -m http.server 8080 --bind 127.0.0.1"
+                    (host_dir / "conf.d" / "web.conf").write_text(_program("web", command, host))
+                else:
+                    (host_dir / "etc" / "worker.conf").write_text("# worker settings\nqueue = jobs\n")
+                    command = f"{sys.executable} -c \"import sys; sys.exit('worker: cannot reach queue')\""
+                    (host_dir / "conf.d" / "worker.conf").write_text(_program("worker", command, host))
+            sshd = [SSHD, "-D", "-e", "-f", str(host_dir / "sshd_config")]
+            supervisord = [str(Path(sys.executable).parent / "supervisord"), "-c", str(host_dir / "supervisord.conf")]
+            if host.netns:
+                # Own network namespace and own hostname; every step execs, so the pid stays the daemon's.
+                hostname = f'hostname {name} && exec "$@"'
+                prefix = ["ip", "netns", "exec", host.netns, "unshare", "--uts", "sh", "-c", hostname, "sh"]
+                sandbox.pids[f"{name}/sshd"] = _spawn(prefix + sshd, host_dir / "sshd.log")
+                if programs:
+                    sandbox.pids[f"{name}/supervisord"] = _spawn(prefix + supervisord, host_dir / "supervisord.out")
+            else:
+                sandbox.pids[f"{name}/sshd"] = _spawn(sshd, host_dir / "sshd.log")
+            sandbox.hosts.append(host)
+        lines = []
+        for host in sandbox.hosts:
+            _wait_tcp(host.address, host.port, 15)
+            key_line = (host.directory / "ssh_host_ed25519_key.pub").read_text().split()[:2]
+            where = host.address if host.port == 22 else f"[{host.address}]:{host.port}"
+            lines.append(f"{where} {' '.join(key_line)}")
+        sandbox.known_hosts.write_text("\n".join(lines) + "\n")
+        sandbox.inventory.write_text(_inventory(sandbox))
+        return sandbox
+    except BaseException:
+        stop_linux(sandbox.pids, sandbox.netns, sandbox.links)
+        raise
+
+
+def _run_with_env(extra: dict[str, str], *args: str) -> None:
+    proc = subprocess.run(list(args), env={**os.environ, **extra}, capture_output=True, text=True, timeout=30)
+    if proc.returncode != 0:
+        raise LinuxSandboxError(f"{' '.join(args)} failed: {proc.stderr.strip()[:300]}")
+
+
+def _inventory(sandbox: LinuxSandbox) -> str:
+    venv_bin = Path(sys.executable).parent
+    hosts: dict[str, Any] = {}
+    for host in sandbox.hosts:
+        hv: dict[str, Any] = {
+            "ansible_host": host.address,
+            "ansible_port": host.port,
+            "ansible_user": "root",
+            "ansible_python_interpreter": "/usr/bin/python3",
+        }
+        if host.programs:
+            hv |= {
+                "shieldops_supervisor_config": str(host.directory / "supervisord.conf"),
+                "shieldops_supervisorctl_path": str(venv_bin / "supervisorctl"),
+                "shieldops_supervisord_log": str(host.directory / "supervisord.log"),
+                "shieldops_service_files": {
+                    p: [str(host.directory / "etc" / f"{p}.conf"), str(host.directory / "conf.d" / f"{p}.conf")]
+                    for p in host.programs
+                },
+                "shieldops_host_files": [str(host.directory / "etc")],
+            }
+        hosts[host.name] = hv
+    doc = {
+        "all": {
+            "children": {
+                "web": {"hosts": {h.name: hosts[h.name] for h in sandbox.hosts if h.programs}},
+                "tools": {"hosts": {h.name: hosts[h.name] for h in sandbox.hosts if not h.programs}},
+            }
+        }
+    }
+    return "# Written by `shieldops-ansible sandbox up`: real sshd hosts on loopback and in network namespaces.\n" + (
+        yaml.safe_dump(doc, sort_keys=False)
+    )
+
+
+def stop_linux(pids: dict[str, int], netns: list[str], links: list[str]) -> None:
+    import signal
+
+    for pid in pids.values():
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 5
+    for pid in pids.values():
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            time.sleep(0.05)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    for link in links:
+        subprocess.run(["ip", "link", "del", link], capture_output=True, check=False, timeout=10)
+    for ns in netns:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False, timeout=10)
