@@ -249,6 +249,7 @@ class InfraConnector:
                 variables=variables,
                 secret_env=secret_env,
                 check_mode=check_mode,
+                inventories=tuple(settings.inventory_sources()),
                 on_event=self._on_event,
             )
         )

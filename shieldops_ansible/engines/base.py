@@ -22,6 +22,7 @@ class RunRequest:
     variables: Mapping[str, Any]
     secret_env: Mapping[str, str] = field(default_factory=dict, repr=False)
     check_mode: bool = False
+    inventories: tuple[str, ...] = ()
     timeout_s: float | None = 600.0
     on_event: EventCallback | None = None
 

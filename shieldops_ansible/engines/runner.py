@@ -79,7 +79,7 @@ class RunnerEngine:
                 private_data_dir=str(data_dir),
                 project_dir=str(project_dir()),
                 playbook=str(playbook_path(request.operation)),
-                inventory=str(project_dir() / "inventories" / "localhost" / "hosts.yml"),
+                inventory=[str(project_dir() / "inventories" / "localhost" / "hosts.yml"), *request.inventories],
                 cmdline=cmdline,
                 quiet=True,
                 timeout=int(request.timeout_s) if request.timeout_s else None,

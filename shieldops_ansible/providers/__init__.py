@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from .aws import AwsProvider
 from .base import Capabilities, EnvironmentSettings, Provider
+from .linux import LinuxProvider
 
 __all__ = ["PROVIDER_TYPES", "Capabilities", "EnvironmentSettings", "Provider"]
 
 PROVIDER_TYPES: dict[str, type[Provider]] = {
     AwsProvider.name: AwsProvider,
+    LinuxProvider.name: LinuxProvider,
 }

@@ -36,6 +36,10 @@ class EnvironmentSettings(BaseModel):
         """Non-secret settings handed to the role as ``shieldops_settings``."""
         return self.model_dump(exclude={"provider", "engine"}, exclude_none=True, mode="json")
 
+    def inventory_sources(self) -> list[str]:
+        """Inventories the run loads besides the controller (providers that act on hosts)."""
+        return []
+
 
 @dataclass(frozen=True)
 class ParameterSpec:
@@ -170,7 +174,8 @@ class Provider:
             raise ConfigError(describe_validation(exc, where)) from None
 
     async def credentials_env(self, settings: EnvironmentSettings) -> dict[str, str]:
-        """Environment variables carrying short-lived credentials for one run (never written to disk)."""
+        """The run's environment: short-lived credentials and connection settings, delivered through the secret
+        channel (never written to disk)."""
         return {}
 
 

@@ -90,3 +90,8 @@ def test_classify_error_finds_the_cause_in_the_traceback() -> None:
     )
     result = core.classify_error({"msg": "Failed to create snapshot", "exception": trace})
     assert result["kind"] == "permission_denied" and "CreateSnapshot" in result["message"]
+
+
+def test_classify_error_falls_back_to_stdout_when_msg_is_empty() -> None:
+    result = {"msg": "", "stdout": "worker: ERROR (not running)\nworker: ERROR (spawn error)\n", "exception": "x"}
+    assert core.classify_error(result)["message"] == "worker: ERROR (not running); worker: ERROR (spawn error)"

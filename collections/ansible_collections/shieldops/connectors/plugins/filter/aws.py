@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import re
 
+from ansible_collections.shieldops.connectors.plugins.filter.core import iso_timestamp as _iso
 from ansible_collections.shieldops.connectors.plugins.filter.core import threshold_status, worst_status
 
 DOCUMENTATION = ""
@@ -231,19 +232,6 @@ def _event(rid, eid, ts, etype, severity, message, source):
             "message": str(message)[:2000], "source": source}
 
 
-def _iso(ts):
-    if isinstance(ts, datetime.datetime):
-        value = ts
-    else:
-        text = str(ts).strip().replace(" GMT", "+00:00").replace("Z", "+00:00")
-        if " " in text and "T" not in text:
-            text = text.replace(" ", "T", 1)
-        value = datetime.datetime.fromisoformat(text)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=datetime.timezone.utc)
-    return value.isoformat()
-
-
 # "User initiated (2026-01-01 10:00:00 GMT)"; some endpoints write UTC.
 _TRANSITION = re.compile(r"^(?P<why>.*?)\s*\((?P<when>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) (GMT|UTC)\)")
 
@@ -304,13 +292,6 @@ def aws_cloudtrail_events(events, rid):
                    "%s by %s" % (e.get("EventName"), e.get("Username", "unknown")), "cloudtrail") for e in events or []]
 
 
-def events_in_range(events, start, end):
-    lo, hi = _iso(start), _iso(end)
-    lo_dt, hi_dt = datetime.datetime.fromisoformat(lo), datetime.datetime.fromisoformat(hi)
-    kept = [e for e in events if lo_dt <= datetime.datetime.fromisoformat(e["timestamp"]) <= hi_dt]
-    return sorted(kept, key=lambda e: e["timestamp"])
-
-
 class FilterModule(object):
     def filters(self):
         return {
@@ -331,5 +312,4 @@ class FilterModule(object):
             "aws_cloudtrail_events": aws_cloudtrail_events,
             "aws_alarm_state_events": aws_alarm_state_events,
             "aws_alias_handles": aws_alias_handles,
-            "events_in_range": events_in_range,
         }

@@ -2,6 +2,7 @@
 """Provider-neutral filters: request checks against a role's capabilities, filtering, error classification."""
 from __future__ import annotations
 
+import datetime
 import fnmatch
 import re
 
@@ -46,9 +47,11 @@ def classify_error(result):
                       str(result.get("exception") or ""))
     if cause and cause.group(1) not in message:
         message = "%s (%s)" % (message, cause.group(0).strip())
-    for extra in ("module_stderr", "exception"):
-        if not message and result.get(extra):
-            message = str(result[extra]).strip().splitlines()[-1]
+    # A command-like module that fails with an empty msg said why on stderr or stdout.
+    for extra in ("stderr", "stdout", "module_stderr", "exception"):
+        if not message.strip() and str(result.get(extra) or "").strip():
+            lines = str(result[extra]).strip().splitlines()
+            message = lines[-1] if extra in ("module_stderr", "exception") else "; ".join(lines[-5:])
     # Some endpoints answer with an XML error document; keep its code and message only.
     xml = re.search(r"<Code>([^<]*)</Code>\s*<Message>([^<]*)</Message>", message)
     if xml:
@@ -131,6 +134,32 @@ def threshold_status(value, thresholds):
     return "healthy"
 
 
+def iso_timestamp(ts):
+    """An aware ISO 8601 string from a datetime or the timestamp texts AWS and hosts write (naive means UTC)."""
+    if isinstance(ts, datetime.datetime):
+        value = ts
+    else:
+        text = str(ts).strip().replace(" GMT", "+00:00").replace("Z", "+00:00")
+        if " " in text and "T" not in text:
+            text = text.replace(" ", "T", 1)
+        value = datetime.datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.timezone.utc)
+    return value.isoformat()
+
+
+def epoch_seconds(ts):
+    """Whole seconds since the epoch, for tools that take @EPOCH (journalctl)."""
+    return int(datetime.datetime.fromisoformat(iso_timestamp(ts)).timestamp())
+
+
+def events_in_range(events, start, end):
+    lo, hi = iso_timestamp(start), iso_timestamp(end)
+    lo_dt, hi_dt = datetime.datetime.fromisoformat(lo), datetime.datetime.fromisoformat(hi)
+    kept = [e for e in events if lo_dt <= datetime.datetime.fromisoformat(e["timestamp"]) <= hi_dt]
+    return sorted(kept, key=lambda e: e["timestamp"])
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -141,4 +170,6 @@ class FilterModule(object):
             "match_filters": match_filters,
             "worst_status": worst_status,
             "threshold_status": threshold_status,
+            "events_in_range": events_in_range,
+            "epoch_seconds": epoch_seconds,
         }

@@ -1,0 +1,85 @@
+"""Linux hosts over SSH: settings and the run environment.
+
+Hosts come from the environment's Ansible inventory (a YAML/INI file or any inventory plugin source), so an
+existing estate plugs in as it is. Authentication is ssh-agent only: the run sees ``SSH_AUTH_SOCK`` and strict
+host key checking against the configured known_hosts file. We never read, write or pass a private key.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..errors import AuthenticationError
+from .base import EnvironmentSettings, Provider
+
+__all__ = ["LinuxProvider", "LinuxSettings"]
+
+
+class Threshold(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    degraded: float
+    unhealthy: float
+
+
+class LinuxThresholds(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    load_per_core: Threshold = Threshold(degraded=1.5, unhealthy=4.0)
+    memory_percent: Threshold = Threshold(degraded=85, unhealthy=95)
+    disk_percent: Threshold = Threshold(degraded=85, unhealthy=95)
+
+
+class LinuxSettings(EnvironmentSettings):
+    provider: Literal["linux"]
+    inventory: str = Field(description="inventory file or inventory plugin source")
+    known_hosts: str | None = Field(default=None, description="known_hosts file; default ~/.ssh/known_hosts")
+    ssh_auth_sock: str | None = Field(default=None, description="ssh-agent socket; default $SSH_AUTH_SOCK")
+    forward_agent: bool = False
+    connect_timeout: int = Field(default=10, ge=1, le=300)
+    thresholds: LinuxThresholds = LinuxThresholds()
+
+    @field_validator("inventory", "known_hosts", "ssh_auth_sock")
+    @classmethod
+    def _expand(cls, value: str | None) -> str | None:
+        return os.path.abspath(os.path.expanduser(value)) if value else value
+
+    def role_settings(self) -> dict[str, Any]:
+        return {"thresholds": self.thresholds.model_dump()}
+
+    def inventory_sources(self) -> list[str]:
+        return [self.inventory]
+
+
+class LinuxProvider(Provider):
+    name = "linux"
+    settings_model = LinuxSettings
+
+    async def credentials_env(self, settings: EnvironmentSettings) -> dict[str, str]:
+        assert isinstance(settings, LinuxSettings)
+        sock = settings.ssh_auth_sock or os.environ.get("SSH_AUTH_SOCK")
+        if not sock or not os.path.exists(sock):
+            raise AuthenticationError("no ssh-agent: set ssh_auth_sock in the environment's settings or SSH_AUTH_SOCK")
+        known_hosts = settings.known_hosts or os.path.expanduser("~/.ssh/known_hosts")
+        options = [
+            f"-o UserKnownHostsFile={shlex.quote(known_hosts)}",
+            "-o StrictHostKeyChecking=yes",
+            "-o BatchMode=yes",
+            "-o PasswordAuthentication=no",
+            "-o KbdInteractiveAuthentication=no",
+            f"-o ForwardAgent={'yes' if settings.forward_agent else 'no'}",
+            # Reuse one connection per host across the tasks of a run.
+            "-o ControlMaster=auto",
+            "-o ControlPersist=60s",
+        ]
+        return {
+            "SSH_AUTH_SOCK": sock,
+            "ANSIBLE_HOST_KEY_CHECKING": "True",
+            "ANSIBLE_SSH_COMMON_ARGS": " ".join(options),
+            "ANSIBLE_TIMEOUT": str(settings.connect_timeout),
+            "ANSIBLE_PIPELINING": "True",
+        }
