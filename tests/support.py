@@ -24,6 +24,25 @@ class Sandbox:
         return self.resources["aws"][key]
 
     @property
+    def linux_dir(self) -> Path:
+        return self.directory / "linux"
+
+    def supervisor_status(self, host: str) -> dict[str, str]:
+        """What supervisord itself says on a sandbox host (read directly, not through the product)."""
+        import subprocess
+        import sys
+
+        conf = self.linux_dir / host / "supervisord.conf"
+        out = subprocess.run(
+            [str(Path(sys.executable).parent / "supervisorctl"), "-c", str(conf), "status"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        ).stdout
+        return {line.split()[0]: line.split()[1] for line in out.splitlines() if line.strip()}
+
+    @property
     def aws_endpoint(self) -> str:
         return str(yaml.safe_load(self.config.read_text())["environments"]["aws"]["endpoint_url"])
 

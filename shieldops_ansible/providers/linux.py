@@ -7,8 +7,10 @@ host key checking against the configured known_hosts file. We never read, write 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shlex
+import tempfile
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -55,6 +57,13 @@ class LinuxSettings(EnvironmentSettings):
         return [self.inventory]
 
 
+def _control_dir(sock: str, known_hosts: str) -> str:
+    digest = hashlib.sha256(f"{sock}\0{known_hosts}".encode()).hexdigest()[:12]
+    path = os.path.join(tempfile.gettempdir(), f"shieldops-ssh-{os.getuid()}-{digest}")
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    return path
+
+
 class LinuxProvider(Provider):
     name = "linux"
     settings_model = LinuxSettings
@@ -72,9 +81,14 @@ class LinuxProvider(Provider):
             "-o PasswordAuthentication=no",
             "-o KbdInteractiveAuthentication=no",
             f"-o ForwardAgent={'yes' if settings.forward_agent else 'no'}",
-            # Reuse one connection per host across the tasks of a run.
+            # A dead peer is noticed in 10 s instead of hanging a task.
+            "-o ServerAliveInterval=5",
+            "-o ServerAliveCountMax=2",
+            # Reuse one connection per host across tasks and runs, but never across identities: the control path
+            # is keyed by agent socket and known_hosts, so another agent cannot ride on an open master.
             "-o ControlMaster=auto",
             "-o ControlPersist=60s",
+            f"-o ControlPath={shlex.quote(_control_dir(sock, known_hosts))}/%C",
         ]
         return {
             "SSH_AUTH_SOCK": sock,

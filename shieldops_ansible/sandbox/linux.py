@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -159,7 +160,9 @@ def start_linux(directory: Path) -> LinuxSandbox:
     if not Path(SSHD).exists():
         raise LinuxSandboxError(f"{SSHD} is missing: apt-get install openssh-server (make setup does)")
     base = directory / "linux"
-    base.mkdir(parents=True, exist_ok=True)
+    # A fresh start: keys, sockets and logs of an earlier sandbox in the same folder are discarded.
+    shutil.rmtree(base, ignore_errors=True)
+    base.mkdir(parents=True)
     Path("/run/sshd").mkdir(parents=True, exist_ok=True)
     tag = f"{random.randrange(16**4):04x}"
     octet = random.randrange(100, 250)
@@ -205,6 +208,7 @@ def start_linux(directory: Path) -> LinuxSandbox:
             else:
                 host = LinuxHost(name, "127.0.0.1", _free_port(), None, host_dir, programs)
             _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_dir / "ssh_host_ed25519_key"))
+            (host_dir / "boot_id").write_text(f"sandbox-boot-{tag}-{index}\n")
             (host_dir / "authorized_keys").write_text(public_key)
             (host_dir / "sshd_config").write_text(_sshd_config(host, host.address))
             (host_dir / "supervisord.conf").write_text(_supervisor_config(host))
@@ -258,6 +262,18 @@ def _inventory(sandbox: LinuxSandbox) -> str:
             "ansible_port": host.port,
             "ansible_user": "root",
             "ansible_python_interpreter": "/usr/bin/python3",
+        }
+        # The hosts share this machine's kernel: a real reboot is out of the question. A "reboot" here writes a new
+        # boot id and restarts the host's programs, which is what ansible.builtin.reboot then observes.
+        boot_id = host.directory / "boot_id"
+        restart = (
+            f" && {venv_bin / 'supervisorctl'} -c {host.directory / 'supervisord.conf'} restart all"
+            if host.programs
+            else ""
+        )
+        hv |= {
+            "shieldops_reboot_command": f"sh -c 'cat /proc/sys/kernel/random/uuid > {boot_id}{restart}'",
+            "shieldops_boot_time_command": f"cat {boot_id}",
         }
         if host.programs:
             hv |= {

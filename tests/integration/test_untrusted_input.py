@@ -118,11 +118,13 @@ async def test_unsafe_tagging_holds_in_ansible_itself(tmp_path: Path, canary: Pa
 
     expr = f"{{{{ lookup('pipe', 'touch {canary}') }}}}"
     request = tmp_path / "request.yml"
-    request.write_text(dump_unsafe({"probe": {"nested": [expr]}, "plain": expr}))
+    request.write_text(
+        dump_unsafe({"probe": {"nested": [expr]}, "plain": expr, "kinds": ["true", "0123", "null", "1.5"]})
+    )
     playbook = tmp_path / "probe.yml"
     playbook.write_text(
         "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
-        "    - ansible.builtin.copy:\n        content: '{{ probe.nested[0] }}|{{ plain }}'\n"
+        '    - ansible.builtin.copy:\n        content: \'{{ probe.nested[0] }}|{{ plain }}|{{ kinds | map("type_debug") | join(",") }}\'\n'
         f"        dest: {tmp_path}/out.txt\n        mode: '0600'\n"
     )
     bindir = Path(sys.executable).parent
@@ -145,5 +147,6 @@ async def test_unsafe_tagging_holds_in_ansible_itself(tmp_path: Path, canary: Pa
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert (tmp_path / "out.txt").read_text() == f"{expr}|{expr}"
+    # Strings stay strings, whatever they look like.
+    assert (tmp_path / "out.txt").read_text() == f"{expr}|{expr}|" + ",".join(["str"] * 4)
     assert not canary.exists()

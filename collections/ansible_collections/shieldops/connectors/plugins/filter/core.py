@@ -22,9 +22,10 @@ _ERROR_PATTERNS = (
     ("not_found", r"^not_found:|NotFound|NoSuchEntity|ResourceNotFoundException|ClusterNotFoundException|"
                   r"ServiceNotFoundException|does not exist|Function not found"),
     ("permission_denied", r"UnauthorizedOperation|AccessDenied|not authorized to perform|Forbidden|\b403\b"),
-    ("authentication", r"InvalidClientTokenId|ExpiredToken|AuthFailure|UnrecognizedClient|SignatureDoesNotMatch|"
+    ("authentication", r"Permission denied \(publickey|Host key verification failed|REMOTE HOST IDENTIFICATION|"
+                       r"InvalidClientTokenId|ExpiredToken|AuthFailure|UnrecognizedClient|SignatureDoesNotMatch|"
                        r"Unable to locate credentials|NoCredentialsError|InvalidAccessKeyId"),
-    ("backend_unavailable", r"Could not connect to the endpoint|EndpointConnectionError|Connection refused|"
+    ("backend_unavailable", r"^unreachable:|Could not connect to the endpoint|EndpointConnectionError|Connection refused|"
                             r"timed out|ServiceUnavailable|Throttling"),
 )
 _MAX_MESSAGE = 1000

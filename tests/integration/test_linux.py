@@ -1,0 +1,202 @@
+"""The Linux provider through the real path: facade -> runner engine -> playbook -> linux role -> ssh (through a
+real ssh-agent, strict host keys) -> sshd hosts in network namespaces and on loopback -> supervisord."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from shieldops_ansible import (
+    Action,
+    AuthenticationError,
+    BackendUnavailable,
+    InfraConnector,
+    ResourceNotFound,
+    TimeRange,
+    connect,
+)
+from tests.support import Sandbox
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def linux(sandbox: Sandbox) -> AsyncIterator[InfraConnector]:
+    async with connect("linux", config=sandbox.config) as conn:
+        yield conn
+
+
+def _netns_of(sandbox: Sandbox, host: str) -> tuple[str, str]:
+    state = json.loads((sandbox.directory / "sandbox.json").read_text())
+    index = ["web-1", "web-2", "local-1"].index(host)
+    ns = state["network"]["netns"][index]
+    return ns, state["network"]["links"][index]
+
+
+async def test_list_hosts_and_services_with_filters(linux: InfraConnector) -> None:
+    hosts = await linux.list_resources("instance", {})
+    assert {h.id: h.state for h in hosts} == {
+        "host/web-1": "running",
+        "host/web-2": "running",
+        "host/local-1": "running",
+    }
+    web1 = next(h for h in hosts if h.name == "web-1")
+    assert web1.tags["web"] == "true" and web1.raw["hostname"] == "web-1"  # its own UTS namespace
+    assert [h.name for h in await linux.list_resources("host", {"tags": {"tools": "true"}})] == ["local-1"]
+    services = await linux.list_resources("service", {})
+    assert {s.id: s.raw["manager"] for s in services} == {
+        "service/web-1/web": "supervisor",
+        "service/web-2/worker": "supervisor",
+    }
+    assert [s.id for s in await linux.list_resources("service", {"state": "failed"})] == ["service/web-2/worker"]
+    assert [s.id for s in await linux.list_resources("service", {"host": "web-1"})] == ["service/web-1/web"]
+
+
+async def test_health_of_hosts_and_services(linux: InfraConnector) -> None:
+    web1 = await linux.get_health("host/web-1")
+    assert web1.status == "healthy", web1.checks
+    assert {"reachable", "load", "memory", "disk", "services"} <= {c.name for c in web1.checks}
+    assert web1.metrics["failed_services"] == 0 and "load_per_core" in web1.metrics
+    web2 = await linux.get_health("host/web-2")
+    assert web2.status == "unhealthy" and "worker" in next(c.message for c in web2.checks if c.name == "services")
+    assert (await linux.get_health("service/web-1/web")).status == "healthy"
+    worker = await linux.get_health("service/web-2/worker")
+    assert worker.status == "unhealthy" and "fatal" in worker.checks[0].message
+    with pytest.raises(ResourceNotFound):
+        await linux.get_health("host/nope")
+    with pytest.raises(ResourceNotFound):
+        await linux.get_health("service/web-1/nope")
+
+
+async def test_service_actions(linux: InfraConnector, sandbox: Sandbox) -> None:
+    dry = await linux.execute_action(Action(type="stop", resource_id="service/web-1/web", dry_run=True))
+    assert dry.status == "dry_run" and dry.changed and sandbox.supervisor_status("web-1")["web"] == "RUNNING"
+    stop = await linux.execute_action(Action(type="stop", resource_id="service/web-1/web"))
+    assert stop.success and stop.snapshot_id and sandbox.supervisor_status("web-1")["web"] == "STOPPED"
+    start = await linux.execute_action(Action(type="start", resource_id="service/web-1/web"))
+    assert start.success and sandbox.supervisor_status("web-1")["web"] == "RUNNING"
+    before = (await linux.list_resources("service", {"host": "web-1"}))[0].raw["pid"]
+    restart = await linux.execute_action(Action(type="restart", resource_id="service/web-1/web"))
+    assert restart.success and restart.diff["after"]["pid"] != before  # type: ignore[index]
+    # An action that runs and fails is a failed result with supervisord's own words.
+    failed = await linux.execute_action(Action(type="start", resource_id="service/web-2/worker"))
+    assert failed.status == "failed" and not failed.success and "spawn error" in failed.message
+
+
+async def test_config_change_rolled_back_byte_for_byte(linux: InfraConnector, sandbox: Sandbox) -> None:
+    config = sandbox.linux_dir / "web-1" / "etc" / "web.conf"
+    original = config.read_bytes()
+    snapshot = await linux.create_snapshot("service/web-1/web")
+    files = {f["path"]: f for f in snapshot.handles["files"]}
+    assert files[str(config)]["checksum"] and Path(files[str(config)]["stored"]).read_bytes() == original
+    config.write_bytes(original + b"workers = 64\n\x00binary tail\n")
+    os.chmod(config, 0o600)
+    await linux.execute_action(Action(type="stop", resource_id="service/web-1/web"))
+    # Rollback from a second process.
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shieldops_ansible.cli",
+            "rollback",
+            snapshot.id,
+            "--env",
+            "linux",
+            "--config",
+            str(sandbox.config),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["success"] and f"file {config}" in result["restored"]
+    assert config.read_bytes() == original
+    assert oct(config.stat().st_mode & 0o777) == "0o644"
+    assert sandbox.supervisor_status("web-1")["web"] == "RUNNING"
+
+
+async def test_host_snapshot_and_simulated_reboot(linux: InfraConnector, sandbox: Sandbox) -> None:
+    boot_id = sandbox.linux_dir / "web-1" / "boot_id"
+    first = boot_id.read_text()
+    dry = await linux.execute_action(Action(type="restart", resource_id="host/web-1", dry_run=True))
+    assert dry.status == "dry_run" and boot_id.read_text() == first
+    result = await linux.execute_action(Action(type="restart", resource_id="host/web-1", reason="test"))
+    assert result.success and result.snapshot_id and boot_id.read_text() != first
+    snap = json.loads((sandbox.state_dir / "snapshots" / f"{result.snapshot_id}.json").read_text())
+    assert snap["kind"] == "linux_host" and snap["handles"]["packages"]  # the package list of the host
+    assert any(f["path"].endswith("etc/web.conf") for f in snap["handles"]["files"])
+
+
+async def test_events_from_supervisord(linux: InfraConnector) -> None:
+    events = await linux.get_events("service/web-2/worker", TimeRange.last(minutes=30))
+    assert events and all(e.source == "supervisor" and "worker" in e.message for e in events)
+    assert any(e.severity == "error" and "FATAL" in e.message for e in events)
+    host_events = await linux.get_events("host/web-2", TimeRange.last(minutes=30))
+    assert len(host_events) >= len(events)
+
+
+async def test_wrong_key_is_refused(sandbox: Sandbox, tmp_path: Path) -> None:
+    key = tmp_path / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    sock = tmp_path / "other.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if sock.exists():
+                break
+            await asyncio.sleep(0.05)
+        subprocess.run(["ssh-add", "-q", str(key)], env={**os.environ, "SSH_AUTH_SOCK": str(sock)}, check=True)
+        doc = yaml.safe_load(sandbox.config.read_text())
+        doc["environments"]["linux"]["ssh_auth_sock"] = str(sock)
+        variant = tmp_path / "variant.yaml"
+        variant.write_text(yaml.safe_dump(doc))
+        async with connect("linux", config=variant) as conn:
+            health = await conn.get_health("host/web-1")
+            assert health.status == "unhealthy" and "Permission denied" in health.checks[0].message
+            with pytest.raises(AuthenticationError, match="Permission denied"):
+                await conn.execute_action(Action(type="stop", resource_id="service/web-1/web"))
+    finally:
+        agent.terminate()
+        agent.wait(10)
+    assert sandbox.supervisor_status("web-1")["web"] == "RUNNING"
+
+
+async def test_host_made_unreachable_mid_run(sandbox: Sandbox) -> None:
+    ns, _link = _netns_of(sandbox, "web-2")
+    inner = f"{_link[:-1]}n"
+    cut = asyncio.Event()
+
+    def on_event(event: Mapping[str, Any]) -> None:
+        # Cut web-2 off once the run has started asking hosts: the run must carry on for the others.
+        data = event.get("event_data") or {}
+        if event.get("event") == "runner_on_ok" and not cut.is_set():
+            cut.set()
+            subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", inner, "down"], check=True)
+        del data
+
+    try:
+        async with connect("linux", config=sandbox.config, on_event=on_event) as conn:
+            hosts = {h.name: h for h in await conn.list_resources("instance", {})}
+        assert cut.is_set()
+        assert hosts["web-1"].state == "running" and hosts["local-1"].state == "running"
+        assert hosts["web-2"].state == "unknown" and hosts["web-2"].raw["unreachable"]
+        async with connect("linux", config=sandbox.config) as conn:
+            health = await conn.get_health("host/web-2")
+            assert health.status == "unhealthy" and health.checks[0].name == "reachable"
+            with pytest.raises(BackendUnavailable, match="unreachable"):
+                await conn.create_snapshot("service/web-2/worker")
+    finally:
+        subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", inner, "up"], check=True)
