@@ -6,9 +6,9 @@ STAMP  := $(VENV)/.installed
 SANDBOX_DIR ?= sandbox
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint unit integration bench sandbox-up sandbox-down clean
+.PHONY: system-deps setup demo test lint unit integration bench sandbox-up sandbox-down clean
 
-setup: $(STAMP)
+setup: system-deps $(STAMP)
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -16,6 +16,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+# Debian packages the sandbox and the tests use: sshd for the Linux test hosts, iproute2 for their network
+# namespaces, ssh-agent/ssh-keygen from the client. Installed only when missing (root, as on CI).
+system-deps:
+	@missing=""; \
+	test -x /usr/sbin/sshd || missing="$$missing openssh-server"; \
+	command -v ssh-agent >/dev/null || missing="$$missing openssh-client"; \
+	command -v ip >/dev/null || missing="$$missing iproute2"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
 
 demo: setup
 	$(BIN)/shieldops-ansible demo --dir $(SANDBOX_DIR)

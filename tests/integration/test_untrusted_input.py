@@ -47,15 +47,21 @@ def payloads(canary: Path) -> list[Any]:
     ]
 
 
-@pytest.fixture
-async def aws(sandbox: Sandbox) -> AsyncIterator[InfraConnector]:
-    async with connect("aws", config=sandbox.config) as conn:
-        yield conn
+@pytest.fixture(params=["aws", "linux"])
+async def conn(request: pytest.FixtureRequest, sandbox: Sandbox) -> AsyncIterator[InfraConnector]:
+    async with connect(request.param, config=sandbox.config) as connector:
+        yield connector
+
+
+def _ids(conn: InfraConnector, sandbox: Sandbox) -> tuple[str, str]:
+    """A valid instance id and a valid service id of the connector's environment."""
+    if conn.provider == "aws":
+        return sandbox.aws("instance/web-2"), sandbox.aws("service/api")
+    return "host/web-2", "service/web-1/web"
 
 
 def operations(conn: InfraConnector, sandbox: Sandbox) -> dict[str, Callable[[Any], Awaitable[Any]]]:
-    web2 = sandbox.aws("instance/web-2")
-    api = sandbox.aws("service/api")
+    web2, api = _ids(conn, sandbox)
     return {
         "get_health": lambda p: conn.get_health(p),
         "list_resources.type": lambda p: conn.list_resources(p, {}),
@@ -81,9 +87,9 @@ def operations(conn: InfraConnector, sandbox: Sandbox) -> dict[str, Callable[[An
     }
 
 
-async def test_rejected_before_any_run(aws: InfraConnector, sandbox: Sandbox, canary: Path) -> None:
+async def test_rejected_before_any_run(conn: InfraConnector, sandbox: Sandbox, canary: Path) -> None:
     """Every payload in every request slot is refused by validation with a ShieldOpsError."""
-    for name, call in operations(aws, sandbox).items():
+    for name, call in operations(conn, sandbox).items():
         for payload in payloads(canary):
             try:
                 await call(payload)
@@ -95,15 +101,15 @@ async def test_rejected_before_any_run(aws: InfraConnector, sandbox: Sandbox, ca
     assert not canary.exists()
 
 
-async def test_free_text_reaches_ansible_as_data(aws: InfraConnector, sandbox: Sandbox, canary: Path) -> None:
+async def test_free_text_reaches_ansible_as_data(conn: InfraConnector, sandbox: Sandbox, canary: Path) -> None:
     """Free-text fields (name glob, tag values, reason) are valid input: they reach Ansible and stay data."""
     expressions = [p for p in payloads(canary)[:3]] + [f"$(touch {canary})"]
     for expr in expressions:
-        assert await aws.list_resources("instance", {"name": expr}) == []
-        assert await aws.list_resources("instance", {"tags": {"Name": expr}}) == []
-    result = await aws.execute_action(
-        Action(type="start", resource_id=sandbox.aws("instance/web-2"), dry_run=True, reason=expressions[0])
-    )
+        assert await conn.list_resources("instance", {"name": expr}) == []
+        assert await conn.list_resources("instance", {"tags": {"Name": expr}}) == []
+    instance, _service = _ids(conn, sandbox)
+    action = "start" if conn.provider == "aws" else "restart"
+    result = await conn.execute_action(Action(type=action, resource_id=instance, dry_run=True, reason=expressions[0]))
     assert result.status == "dry_run"
     assert not canary.exists()
 
@@ -122,9 +128,10 @@ async def test_unsafe_tagging_holds_in_ansible_itself(tmp_path: Path, canary: Pa
         dump_unsafe({"probe": {"nested": [expr]}, "plain": expr, "kinds": ["true", "0123", "null", "1.5"]})
     )
     playbook = tmp_path / "probe.yml"
+    content = '\'{{ probe.nested[0] }}|{{ plain }}|{{ kinds | map("type_debug") | join(",") }}\''
     playbook.write_text(
         "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
-        '    - ansible.builtin.copy:\n        content: \'{{ probe.nested[0] }}|{{ plain }}|{{ kinds | map("type_debug") | join(",") }}\'\n'
+        f"    - ansible.builtin.copy:\n        content: {content}\n"
         f"        dest: {tmp_path}/out.txt\n        mode: '0600'\n"
     )
     bindir = Path(sys.executable).parent

@@ -7,6 +7,7 @@ from types import ModuleType
 
 import pytest
 
+from shieldops_ansible import InvalidRequest
 from shieldops_ansible.paths import project_dir
 from shieldops_ansible.providers.linux import LinuxProvider, LinuxSettings
 
@@ -104,7 +105,7 @@ def test_service_ids_and_actions(action: str) -> None:
     assert native.name == "linux_service" and caps.action(native, action).name == action
     assert caps.native_type_of("host/web-1.example.com").name == "host"
     for bad in ("service/web-1/-rf", "host/../etc", "service/web-1/a b", "host/-oProxyCommand=x"):
-        with pytest.raises(Exception):
+        with pytest.raises(InvalidRequest):
             caps.native_type_of(bad)
 
 
