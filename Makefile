@@ -35,7 +35,7 @@ demo: setup
 lint: setup
 	$(BIN)/ruff check shieldops_ansible tests bench examples
 	$(BIN)/mypy
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint --offline playbooks roles
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint --offline playbooks roles molecule
 
 unit: setup
 	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)
