@@ -2,7 +2,7 @@
 
 The baseline is what DESIGN.md measured as "naive": one ``ansible_runner.run`` per call of a minimal playbook that
 calls the same upstream module (no facade, no role, no normalisation). Each engine row reports median and P95 and
-its ratio to the baseline of the same kind (read or write). Results go to ``bench/results.json``.
+its ratio to the baseline of its kind (AWS read, AWS write, Linux read). Results go to ``bench/results.json``.
 
     make bench                # or: .venv/bin/python bench/run.py --reads 10 --writes 4
 """
@@ -39,6 +39,13 @@ BASELINE_READ = """
     - amazon.aws.ec2_instance_info:
         instance_ids: ["{{ iid }}"]
 """
+BASELINE_LINUX_READ = """
+- hosts: web-1
+  gather_facts: false
+  tasks:
+    - ansible.builtin.setup:
+        gather_subset: [min]
+"""
 BASELINE_WRITE = """
 - hosts: localhost
   gather_facts: false
@@ -63,7 +70,9 @@ async def _measure(n: int, call: Callable[[], Awaitable[Any]]) -> list[float]:
     return samples
 
 
-def _baseline(playbook: str, iid: str, env: dict[str, str], n: int) -> list[float]:
+def _baseline(
+    playbook: str, iid: str, env: dict[str, str], n: int, inventory: str = "localhost ansible_connection=local"
+) -> list[float]:
     work = Path(tempfile.mkdtemp(prefix="shieldops-bench-"))
     try:
         (work / "project").mkdir()
@@ -74,7 +83,7 @@ def _baseline(playbook: str, iid: str, env: dict[str, str], n: int) -> list[floa
             run = ansible_runner.run(
                 private_data_dir=str(work),
                 playbook="play.yml",
-                inventory="localhost ansible_connection=local",
+                inventory=inventory,
                 extravars={"iid": iid, "ansible_python_interpreter": sys.executable},
                 envvars=env,
                 quiet=True,
@@ -106,13 +115,16 @@ async def main() -> None:
             "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
         }
         rows: dict[str, dict[str, Any]] = {}
-        rows["baseline ansible_runner.run read (ec2_instance_info)"] = {
-            "kind": "read",
-            **_summary(_baseline(BASELINE_READ, web1, base_env, args.reads)),
-        }
-        rows["baseline ansible_runner.run write (stop+start)"] = {
-            "kind": "write",
-            **_summary(_baseline(BASELINE_WRITE, web1, base_env, args.writes)),
+        read_base, write_base = "aws baseline read (ec2_instance_info)", "aws baseline write (stop+start)"
+        linux_base = "linux baseline read (setup over ssh)"
+        rows[read_base] = {"base": read_base, **_summary(_baseline(BASELINE_READ, web1, base_env, args.reads))}
+        rows[write_base] = {"base": write_base, **_summary(_baseline(BASELINE_WRITE, web1, base_env, args.writes))}
+        linux_cfg = load_config(config).environment("linux")
+        linux_env = {**base_env, **await linux_cfg.provider.credentials_env(linux_cfg.settings)}
+        inventory = str(directory / "linux" / "inventory.yml")
+        rows[linux_base] = {
+            "base": linux_base,
+            **_summary(_baseline(BASELINE_LINUX_READ, "", linux_env, args.reads, inventory=inventory)),
         }
         async with connect("aws", config=config) as conn:
             reads: dict[str, Callable[[], Awaitable[Any]]] = {
@@ -124,32 +136,40 @@ async def main() -> None:
                 ),
             }
             for name, call in reads.items():
-                rows[f"runner engine {name}"] = {"kind": "read", **_summary(await _measure(args.reads, call))}
+                rows[f"aws runner engine {name}"] = {"base": read_base, **_summary(await _measure(args.reads, call))}
 
             async def stop_start() -> None:
                 await conn.execute_action(Action(type="stop", resource_id=web1))
                 await conn.execute_action(Action(type="start", resource_id=web1))
 
-            rows["runner engine execute_action stop+start (with snapshot)"] = {
-                "kind": "write",
+            rows["aws runner engine execute_action stop+start (with snapshot)"] = {
+                "base": write_base,
                 **_summary(await _measure(args.writes, stop_start)),
             }
             snapshot_ms = await _measure(args.writes, lambda: conn.create_snapshot(api))
-            rows["runner engine create_snapshot ecs_service"] = {"kind": "write", **_summary(snapshot_ms)}
-        baseline = {
-            kind: rows[name]
-            for name in rows
-            for kind in ("read", "write")
-            if name.startswith("baseline") and rows[name]["kind"] == kind
-        }
+            rows["aws runner engine create_snapshot ecs_service"] = {"base": write_base, **_summary(snapshot_ms)}
+        async with connect("linux", config=config) as conn:
+            linux_reads: dict[str, Callable[[], Awaitable[Any]]] = {
+                "get_health host": lambda: conn.get_health("host/web-1"),
+                "get_health service": lambda: conn.get_health("service/web-1/web"),
+                "list_resources service": lambda: conn.list_resources("service", {}),
+                "execute_action dry_run restart service": lambda: conn.execute_action(
+                    Action(type="restart", resource_id="service/web-1/web", dry_run=True)
+                ),
+            }
+            for name, call in linux_reads.items():
+                rows[f"linux runner engine {name}"] = {
+                    "base": linux_base,
+                    **_summary(await _measure(args.reads, call)),
+                }
         for row in rows.values():
-            ref = baseline[row["kind"]]
+            ref = rows[row["base"]]
             row["median_vs_baseline"] = round(row["median_ms"] / ref["median_ms"], 2)
             row["p95_vs_baseline"] = round(row["p95_ms"] / ref["p95_ms"], 2)
         report = {
             "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-            "backend": "moto server on loopback (sandbox)",
+            "backend": "sandbox: moto server on loopback; sshd hosts in network namespaces",
             "rows": rows,
         }
         RESULTS.write_text(json.dumps(report, indent=2) + "\n")

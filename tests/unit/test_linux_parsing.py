@@ -130,3 +130,27 @@ async def test_run_environment_is_agent_only_with_strict_host_keys(tmp_path: obj
     assert "StrictHostKeyChecking=yes" in args and "UserKnownHostsFile=/x/known_hosts" in args
     assert "PasswordAuthentication=no" in args and "ForwardAgent=no" in args
     assert not any("IdentityFile" in v or "PRIVATE" in v for v in env.values())
+
+
+def _tasks(relative: str) -> list[dict[str, object]]:
+    import yaml
+
+    return list(yaml.safe_load((project_dir() / "roles" / "linux" / "tasks" / relative).read_text()))
+
+
+def test_systemd_commands_are_argv_lists_without_a_shell() -> None:
+    """The systemd paths cannot run here; their command construction is checked as data."""
+    show = next(t for t in _tasks("health/linux_service.yml") if t["name"] == "Read systemd details")
+    argv = show["ansible.builtin.command"]["argv"]  # type: ignore[index]
+    assert argv[:2] == ["systemctl", "show"] and argv[-1] == "{{ linux_svc.name }}"
+    assert show["when"] == "linux_svc.manager == 'systemd'" and show["check_mode"] is False
+    act = next(t for t in _tasks("act/linux_service.yml") if t["name"] == "Change the systemd unit")
+    assert act["ansible.builtin.systemd_service"] == {
+        "name": "{{ linux_svc.name }}",
+        "state": "{{ linux_target_state }}",
+    }
+    journal = next(t for t in _tasks("read_logs.yml") if t["name"] == "Read the journal")
+    text = str(journal["ansible.builtin.command"])
+    assert "'journalctl', '-o', 'json'" in text and "'--unit', linux_log_unit" in text
+    for path in (project_dir() / "roles" / "linux" / "tasks").rglob("*.yml"):
+        assert "ansible.builtin.shell" not in path.read_text(), path
