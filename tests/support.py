@@ -51,6 +51,34 @@ class Sandbox:
         return Path(yaml.safe_load(self.config.read_text())["state_dir"])
 
 
+def rollback_in_new_process(sandbox: Sandbox, environment: str, snapshot_id: str) -> dict[str, Any]:
+    """`shieldops-ansible rollback` in a process of its own: snapshots must outlive the process that took them."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shieldops_ansible.cli",
+            "rollback",
+            snapshot_id,
+            "--env",
+            environment,
+            "--config",
+            str(sandbox.config),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result: dict[str, Any] = json.loads(proc.stdout)
+    return result
+
+
 def start_sandbox(directory: Path) -> Sandbox:
     config = manager.up(directory)
     state = json.loads((directory / "sandbox.json").read_text())

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 
 import pytest
 
 from shieldops_ansible import Action, ActionNotSupported, InfraConnector, InvalidRequest, SnapshotNotFound, connect
-from tests.support import Sandbox, arrange_client
+from tests.support import Sandbox, arrange_client, rollback_in_new_process
 
 pytestmark = pytest.mark.integration
 
@@ -126,26 +124,7 @@ async def test_ec2_snapshot_rollback_from_a_second_process(aws: InfraConnector, 
     assert [v["volume_id"] for v in snapshot.handles["volumes"]] == [old_volume]
     # The real change: start it. Rollback must put the volume back from the snapshot and the state to stopped.
     await aws.execute_action(Action(type="start", resource_id=web2))
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "shieldops_ansible.cli",
-            "rollback",
-            snapshot.id,
-            "--env",
-            "aws",
-            "--config",
-            str(sandbox.config),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout)
+    result = rollback_in_new_process(sandbox, "aws", snapshot.id)
     assert result["success"] and result["snapshot_id"] == snapshot.id
     after = ec2.describe_instances(InstanceIds=[web2])["Reservations"][0]["Instances"][0]
     assert after["State"]["Name"] == "stopped"

@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from shieldops_ansible import (
     TimeRange,
     connect,
 )
-from tests.support import Sandbox
+from tests.support import Sandbox, rollback_in_new_process
 
 pytestmark = pytest.mark.integration
 
@@ -102,26 +101,7 @@ async def test_config_change_rolled_back_byte_for_byte(linux: InfraConnector, sa
     os.chmod(config, 0o600)
     await linux.execute_action(Action(type="stop", resource_id="service/web-1/web"))
     # Rollback from a second process.
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "shieldops_ansible.cli",
-            "rollback",
-            snapshot.id,
-            "--env",
-            "linux",
-            "--config",
-            str(sandbox.config),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout)
+    result = rollback_in_new_process(sandbox, "linux", snapshot.id)
     assert result["success"] and f"file {config}" in result["restored"]
     assert config.read_bytes() == original
     assert oct(config.stat().st_mode & 0o777) == "0o644"
