@@ -174,9 +174,7 @@ def start_linux(directory: Path) -> LinuxSandbox:
         public_key = Path(f"{key}.pub").read_text()
         with contextlib.suppress(FileNotFoundError):
             sandbox.agent_socket.unlink()
-        sandbox.pids["ssh-agent"] = _spawn(
-            ["ssh-agent", "-D", "-a", str(sandbox.agent_socket)], base / "ssh-agent.log"
-        )
+        sandbox.pids["ssh-agent"] = _spawn(["ssh-agent", "-D", "-a", str(sandbox.agent_socket)], base / "ssh-agent.log")
         deadline = time.monotonic() + 10
         while not sandbox.agent_socket.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
