@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from shieldops_ansible.paths import project_dir
-from tests.kube.apiserver import KubeApiServer
-from tests.kube.tls import make_ca_and_server_cert
+from shieldops_ansible.sandbox.kube_apiserver import KubeApiServer
+from shieldops_ansible.sandbox.tls import make_ca_and_server_cert
 
 pytestmark = pytest.mark.integration
 

@@ -1,10 +1,12 @@
-"""A small Kubernetes API server for tests: real HTTP(S) wire protocol, enough of the API for kubernetes.core.
+"""A small Kubernetes API server for the sandbox and the tests: real HTTP(S), enough of the API for kubernetes.core.
 
-Work in progress (issue 4): discovery, CRUD with List kinds and resourceVersions, label selectors, merge /
-strategic-merge (approximated: lists of named items merge by name) / JSON patch, server-side dry run, the scale
-subresource, and a Deployment controller (ReplicaSets with pod-template-hash and revision annotations, Pods,
-status and conditions; an image containing "crash" gives a CrashLoopBackOff pod). Bearer tokens map to
-ServiceAccounts; RBAC from Roles/ClusterRoles and their bindings answers 403 like the real server.
+No kube-apiserver can be had on these machines. This one serves discovery, CRUD with List kinds and
+resourceVersions, label selectors, merge / strategic-merge (approximated: lists of named items merge by name) /
+JSON patch, server-side dry run, the scale subresource, pod eviction, and a Deployment controller (ReplicaSets with
+pod-template-hash and revision annotations, Pods, status and conditions; an image containing "crash" gives a
+CrashLoopBackOff pod and ProgressDeadlineExceeded). Bearer tokens map to ServiceAccounts; RBAC from Roles /
+ClusterRoles and their bindings answers 403 like the real server. Watches are refused (405).
+The Kubernetes provider that uses it is issue 4's next step.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-import jsonpatch  # moto brings it
+import jsonpatch  # moto and ansible-lint bring it; listed in the sandbox extra
 
 __all__ = ["KubeApiServer", "ResourceType"]
 
