@@ -10,12 +10,15 @@ systemd cannot run here: the sandbox exercises the supervisord path; the systemd
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import random
+import re
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +55,7 @@ class LinuxSandbox:
     pids: dict[str, int] = field(default_factory=dict)
     netns: list[str] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
+    octet: int | None = None  # the 169.254.OCTET.0/24 block of its namespaced hosts
 
     def environment(self) -> dict[str, Any]:
         return {
@@ -165,7 +169,6 @@ def start_linux(directory: Path) -> LinuxSandbox:
     base.mkdir(parents=True)
     Path("/run/sshd").mkdir(parents=True, exist_ok=True)
     tag = f"{random.randrange(16**4):04x}"
-    octet = random.randrange(100, 250)
     sandbox = LinuxSandbox(base, [], base / "agent.sock", base / "known_hosts", base / "inventory.yml")
     try:
         # The client key lives only in the agent: generate, add, delete the file.
@@ -190,18 +193,7 @@ def start_linux(directory: Path) -> LinuxSandbox:
             (host_dir / "etc").mkdir(exist_ok=True)
             if namespaced:
                 netns = f"shieldops-{tag}-{index}"
-                outer, inner = f"so{tag}{index}h", f"so{tag}{index}n"
-                host_ip, ns_ip = f"169.254.{octet}.{4 * index + 1}", f"169.254.{octet}.{4 * index + 2}"
-                _run("ip", "netns", "add", netns)
-                sandbox.netns.append(netns)
-                _run("ip", "link", "add", outer, "type", "veth", "peer", "name", inner)
-                sandbox.links.append(outer)
-                _run("ip", "link", "set", inner, "netns", netns)
-                _run("ip", "addr", "add", f"{host_ip}/30", "dev", outer)
-                _run("ip", "link", "set", outer, "up")
-                _run("ip", "netns", "exec", netns, "ip", "addr", "add", f"{ns_ip}/30", "dev", inner)
-                _run("ip", "netns", "exec", netns, "ip", "link", "set", inner, "up")
-                _run("ip", "netns", "exec", netns, "ip", "link", "set", "lo", "up")
+                ns_ip = _make_namespace(netns, f"so{tag}{index}", index, sandbox)
                 host = LinuxHost(name, ns_ip, 22, netns, host_dir, programs)
             else:
                 host = LinuxHost(name, "127.0.0.1", _free_port(), None, host_dir, programs)
@@ -243,6 +235,39 @@ def start_linux(directory: Path) -> LinuxSandbox:
     except BaseException:
         stop_linux(sandbox.pids, sandbox.netns, sandbox.links)
         raise
+
+
+_NETWORK_LOCK = Path(tempfile.gettempdir()) / "shieldops-sandbox-network.lock"
+
+
+def _make_namespace(netns: str, link: str, index: int, sandbox: LinuxSandbox) -> str:
+    """A network namespace joined to this one by a veth pair on a /30 of 169.254.OCTET.0/24; returns its address.
+
+    Sandboxes may start side by side (tests in parallel, a demo beside a test run): the octet is chosen among those
+    no interface uses yet, under a file lock, and kept for the rest of this sandbox's hosts.
+    """
+    with open(_NETWORK_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if sandbox.octet is None:
+            used = set(re.findall(r"169\.254\.(\d+)\.", _run("ip", "-o", "-4", "addr", "show")))
+            free = [n for n in range(100, 250) if str(n) not in used]
+            if not free:
+                raise LinuxSandboxError("no free 169.254.x.0/24 block for the sandbox hosts")
+            sandbox.octet = random.choice(free)
+        octet = sandbox.octet
+        outer, inner = f"{link}h", f"{link}n"
+        host_ip, ns_ip = f"169.254.{octet}.{4 * index + 1}", f"169.254.{octet}.{4 * index + 2}"
+        _run("ip", "netns", "add", netns)
+        sandbox.netns.append(netns)
+        _run("ip", "link", "add", outer, "type", "veth", "peer", "name", inner)
+        sandbox.links.append(outer)
+        _run("ip", "link", "set", inner, "netns", netns)
+        _run("ip", "addr", "add", f"{host_ip}/30", "dev", outer)
+        _run("ip", "link", "set", outer, "up")
+        _run("ip", "netns", "exec", netns, "ip", "addr", "add", f"{ns_ip}/30", "dev", inner)
+        _run("ip", "netns", "exec", netns, "ip", "link", "set", inner, "up")
+        _run("ip", "netns", "exec", netns, "ip", "link", "set", "lo", "up")
+    return ns_ip
 
 
 def _run_with_env(extra: dict[str, str], *args: str) -> None:
