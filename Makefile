@@ -44,7 +44,7 @@ integration: setup
 	$(BIN)/pytest -q tests/integration $(PYTEST_ARGS)
 
 test: setup lint
-	$(BIN)/pytest -q --durations=15 $(PYTEST_ARGS)
+	$(BIN)/pytest -q -n auto --dist loadfile --durations=15 $(PYTEST_ARGS)
 
 bench: setup
 	$(BIN)/python bench/run.py
