@@ -22,6 +22,15 @@ from shieldops_ansible.engines.base import RunRequest, RunResult
 from shieldops_ansible.engines.testing import ScriptedEngine
 
 IID = "i-0123456789abcdef0"
+SNAPSHOT = {
+    "id": "snap-0123456789abcdef",
+    "resource_id": IID,
+    "environment": "aws",
+    "provider": "aws",
+    "created_at": "2026-01-01T00:00:00Z",
+    "kind": "ec2_ebs",
+    "handles": {},
+}
 HEALTH = {"resource_id": IID, "status": "healthy", "checks": [], "metrics": {}, "observed_at": "2026-01-01T00:00:00Z"}
 
 
@@ -63,15 +72,7 @@ async def test_error_kinds_become_exceptions(config: Path, kind: str, error: typ
 
 
 async def test_failed_action_is_a_result_and_destructive_ones_snapshot_first(config: Path) -> None:
-    snapshot = {
-        "id": "snap-0123456789abcdef",
-        "resource_id": IID,
-        "environment": "aws",
-        "provider": "aws",
-        "created_at": "2026-01-01T00:00:00Z",
-        "kind": "ec2_ebs",
-        "handles": {},
-    }
+    snapshot = SNAPSHOT
     engine = ScriptedEngine(
         {
             "create_snapshot": {"ok": True, "value": snapshot},
@@ -121,15 +122,7 @@ async def test_rollback_checks_the_store_and_the_environment(config: Path, tmp_p
     engine = ScriptedEngine({})
     store = tmp_path / "state" / "snapshots"
     store.mkdir(parents=True)
-    document = {
-        "id": "snap-0123456789abcdef",
-        "resource_id": IID,
-        "environment": "aws",
-        "provider": "aws",
-        "created_at": "2026-01-01T00:00:00Z",
-        "kind": "ec2_ebs",
-        "handles": {},
-    }
+    document = SNAPSHOT
     (store / "snap-0123456789abcdef.json").write_text(json.dumps(document))
     async with connect("other", config=config, engine=engine) as conn:
         with pytest.raises(InvalidRequest, match="belongs to environment 'aws'"):
