@@ -5,7 +5,8 @@ resourceVersions, label selectors, merge / strategic-merge (approximated: lists 
 JSON patch, server-side dry run, the scale subresource, pod eviction, and a Deployment controller (ReplicaSets with
 pod-template-hash and revision annotations, Pods, status and conditions; an image containing "crash" gives a
 CrashLoopBackOff pod and ProgressDeadlineExceeded). Bearer tokens map to ServiceAccounts; RBAC from Roles /
-ClusterRoles and their bindings answers 403 like the real server. Watches are refused (405).
+ClusterRoles and their bindings answers 403 like the real server. Field selectors on dotted paths; the controller
+records Events (ScalingReplicaSet, BackOff). Watches are refused (405).
 The Kubernetes provider that uses it is issue 4's next step.
 """
 
@@ -118,6 +119,19 @@ def _matches(labels: dict[str, str], selector: str) -> bool:
     return True
 
 
+def _fields_match(obj: dict[str, Any], selector: str) -> bool:
+    """Field selectors: `a.b.c=value` and `a.b.c!=value` terms on dotted paths (metadata.name, spec.nodeName,
+    involvedObject.name...), as the real server offers them per resource."""
+    for term in filter(None, (t.strip() for t in selector.split(","))):
+        path, op, value = re.split(r"(!=|==|=)", term, maxsplit=1)
+        current: Any = obj
+        for part in path.split("."):
+            current = current.get(part) if isinstance(current, dict) else None
+        if (str(current if current is not None else "") == value) != (op in ("=", "==")):
+            return False
+    return True
+
+
 def _status(code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "kind": "Status",
@@ -182,7 +196,9 @@ class KubeApiServer:
             raise ApiError(404, "NotFound", f'{plural}.{rt.group or "core"} "{name}" not found')
         return copy.deepcopy(obj)
 
-    def list(self, group: str, version: str, plural: str, namespace: str | None, selector: str = "") -> dict[str, Any]:
+    def list(
+        self, group: str, version: str, plural: str, namespace: str | None, selector: str = "", fields: str = ""
+    ) -> dict[str, Any]:
         rt = self._type(group, version, plural)
         with self.store.lock:
             items = [
@@ -192,6 +208,7 @@ class KubeApiServer:
                 and pl == plural
                 and (namespace is None or ns == namespace)
                 and _matches(o["metadata"].get("labels") or {}, selector)
+                and _fields_match(o, fields)
             ]
             version_now = self.store.next_version()
         return {
@@ -373,6 +390,9 @@ class KubeApiServer:
                 other["status"] = {"replicas": 0, "readyReplicas": 0, "availableReplicas": 0}
                 self._sync_pods(other, 0, crash=False)
         crash = any("crash" in (c.get("image") or "") for c in template.get("spec", {}).get("containers") or [])
+        if rs["spec"]["replicas"] != desired or rs.get("status") is None:
+            verb = "up" if desired >= rs["spec"].get("replicas", 0) else "down"
+            self._event(dep, "Normal", "ScalingReplicaSet", f"Scaled {verb} replica set {rs_key[3]} to {desired}")
         rs["spec"]["replicas"] = desired
         ready = 0 if crash else desired
         self._sync_pods(rs, desired, crash=crash)
@@ -411,6 +431,35 @@ class KubeApiServer:
             "conditions": [available, progressing],
         }
 
+    def _event(self, about: dict[str, Any], kind: str, reason: str, message: str) -> None:
+        meta = about["metadata"]
+        name = f"{meta['name']}.{uuid.uuid4().hex[:12]}"
+        self.store.objects[("v1", "events", meta["namespace"], name)] = {
+            "kind": "Event",
+            "apiVersion": "v1",
+            "metadata": {
+                "name": name,
+                "namespace": meta["namespace"],
+                "uid": str(uuid.uuid4()),
+                "creationTimestamp": _now(),
+                "resourceVersion": self.store.next_version(),
+            },
+            "involvedObject": {
+                "kind": about["kind"],
+                "apiVersion": about["apiVersion"],
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta["uid"],
+            },
+            "reason": reason,
+            "message": message,
+            "type": kind,
+            "count": 1,
+            "firstTimestamp": _now(),
+            "lastTimestamp": _now(),
+            "source": {"component": "shieldops-test-controller"},
+        }
+
     def _sync_pods(self, rs: dict[str, Any], count: int, *, crash: bool) -> None:
         ns, rs_name = rs["metadata"]["namespace"], rs["metadata"]["name"]
         pods = sorted(
@@ -439,7 +488,8 @@ class KubeApiServer:
                 }
                 for c in containers
             ]
-            self.store.objects[("v1", "pods", ns, pod_name)] = {
+            pod_key = ("v1", "pods", ns, pod_name)
+            self.store.objects[pod_key] = {
                 "kind": "Pod",
                 "apiVersion": "v1",
                 "metadata": {
@@ -466,6 +516,8 @@ class KubeApiServer:
                     "conditions": [{"type": "Ready", "status": "False" if crash else "True"}],
                 },
             }
+            if crash:
+                self._event(self.store.objects[pod_key], "Warning", "BackOff", "Back-off restarting failed container")
 
     # -- HTTP --------------------------------------------------------------------------------------------------
 
@@ -681,7 +733,9 @@ class KubeApiServer:
             if method == "GET":
                 if query.get("watch"):
                     raise ApiError(405, "MethodNotAllowed", "watch is not supported by this test server")
-                return 200, self.list(group, version, plural, namespace, query.get("labelSelector", ""))
+                return 200, self.list(
+                    group, version, plural, namespace, query.get("labelSelector", ""), query.get("fieldSelector", "")
+                )
             if method == "POST":
                 return 201, self.create(group, version, plural, namespace, body or {}, dry_run=dry_run)
             raise ApiError(405, "MethodNotAllowed", f"{method} on a collection")

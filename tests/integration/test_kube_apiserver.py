@@ -266,3 +266,30 @@ def test_rbac_refuses_a_verb_the_role_lacks(cluster: tuple[KubeApiServer, Path],
         "cannot patch resource" in scale.stdout and "deployments/scale" in scale.stdout
     ), scale.stdout[-3000:]
     assert server.get("apps", "v1", "deployments", "default", "api")["spec"]["replicas"] == 2
+
+
+def test_events_and_field_selectors(cluster: tuple[KubeApiServer, Path], tmp_path: Path) -> None:
+    server, ca = cluster
+    kubeconfig = _kubeconfig(server, ca, "admin-token", tmp_path / "kubeconfig")
+    crashing = json.loads(json.dumps(DEPLOYMENT).replace('"web"', '"flaky"').replace("nginx:1.25", "example/crash:2"))
+    proc = _play(
+        kubeconfig,
+        [
+            {"kubernetes.core.k8s": crashing},
+            {
+                "kubernetes.core.k8s_info": {
+                    "api_version": "v1",
+                    "kind": "Event",
+                    "namespace": "default",
+                    "field_selectors": ["involvedObject.name=flaky", "reason=ScalingReplicaSet"],
+                },
+                "register": "events",
+            },
+            {"ansible.builtin.assert": {"that": ["events.resources | length == 1"]}},
+        ],
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    warnings = server.list("", "v1", "events", "default", fields="type=Warning,reason=BackOff")["items"]
+    assert len(warnings) >= 2 and all(e["involvedObject"]["kind"] == "Pod" for e in warnings)
+    assert server.list("", "v1", "pods", "default", fields="metadata.name=nope")["items"] == []
