@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from .aws import seed_aws
+from .kubernetes import start_kubernetes
 from .linux import start_linux, stop_linux
 
 __all__ = ["SandboxError", "down", "status", "up"]
@@ -60,6 +61,14 @@ def _wait_http(url: str, timeout_s: float, proc: subprocess.Popen[bytes]) -> Non
         except (urllib.error.URLError, OSError):
             time.sleep(0.1)
     raise SandboxError(f"backend not ready after {timeout_s:.0f} s: {url}")
+
+
+def _spawn(args: list[str], log_file: Path) -> int:
+    with open(log_file, "ab") as out:
+        proc = subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+    return proc.pid
 
 
 def _read_state(directory: Path) -> dict[str, Any] | None:
@@ -103,10 +112,16 @@ def up(directory: Path, *, log: Any = None) -> Path:
         network = {"netns": linux.netns, "links": linux.links}
         if log:
             log(f"linux: {', '.join(f'{h.name} ({h.address}:{h.port})' for h in linux.hosts)}")
+        kube_pid, kubernetes = start_kubernetes(directory, directory / "logs" / "kubernetes.log", _spawn)
+        processes["kubernetes"] = {"pid": kube_pid}
+        if log:
+            log(f"kubernetes: API server on {kubernetes['server']}")
         environments = {
             "aws": aws.environment(),
             "aws-readonly": aws.environment(role_arn=aws.readonly_role_arn),
             "linux": linux.environment(),
+            "kubernetes": kubernetes,
+            "kubernetes-readonly": kubernetes | {"token_file": str(directory / "kubernetes" / "readonly.token")},
         }
         config = {"state_dir": str(directory / "state"), "environments": environments}
         config_path = directory / "shieldops.yaml"

@@ -95,3 +95,16 @@ def test_classify_error_finds_the_cause_in_the_traceback() -> None:
 def test_classify_error_falls_back_to_stdout_when_msg_is_empty() -> None:
     result = {"msg": "", "stdout": "worker: ERROR (not running)\nworker: ERROR (spawn error)\n", "exception": "x"}
     assert core.classify_error(result)["message"] == "worker: ERROR (not running); worker: ERROR (spawn error)"
+
+
+def test_classify_error_reduces_kubernetes_status_documents() -> None:
+    msg = (
+        'Scale request failed: b\'{"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", '
+        '"message": "deployments.apps \\\\"web\\\\" is forbidden: User \\\\"u\\\\" cannot patch resource '
+        '\\\\"deployments/scale\\\\"", "reason": "Forbidden", "code": 403}\''
+    )
+    result = core.classify_error({"msg": msg})
+    assert result["kind"] == "permission_denied"
+    assert result["message"] == (
+        'Scale request failed: deployments.apps "web" is forbidden: User "u" cannot patch resource "deployments/scale"'
+    )

@@ -62,6 +62,13 @@ def classify_error(result):
             break
     else:
         kind = "failed"
+    # kubernetes.core quotes the API server's Status document (as Python bytes): keep only its message.
+    status = re.search(r'\{"kind": "Status".*?"message": "(.*?)", "reason"', message, re.S)
+    if status:
+        inner = status.group(1)
+        while '\\"' in inner:
+            inner = inner.replace('\\"', '"')
+        message = message[: status.start()].rstrip(" b'") + " " + inner.replace("\\", "")
     message = re.sub(r"^(%s):\s*" % "|".join(k for k, _ in _ERROR_PATTERNS), "", message)
     return {"kind": kind, "message": message[:_MAX_MESSAGE]}
 

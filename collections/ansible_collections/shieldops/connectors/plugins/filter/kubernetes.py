@@ -1,0 +1,208 @@
+# -*- coding: utf-8 -*-
+"""Normalise kubernetes.core results (k8s_info resources) into the common models."""
+from __future__ import annotations
+
+import copy
+import datetime
+
+from ansible_collections.shieldops.connectors.plugins.filter.core import iso_timestamp, worst_status
+
+DOCUMENTATION = ""
+
+_BAD_WAITING = {"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError"}
+_SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink")
+
+
+def _check(name, status, message):
+    return {"name": name, "status": status, "message": message}
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat()
+
+
+def kube_id(obj, native):
+    meta = obj["metadata"]
+    return "%s/%s/%s" % (native, meta["namespace"], meta["name"]) if meta.get("namespace") else \
+        "%s/%s" % (native, meta["name"])
+
+
+def _workload_state(obj):
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    desired = spec.get("replicas", status.get("desiredNumberScheduled", 1))
+    ready = status.get("readyReplicas", status.get("numberReady", 0)) or 0
+    if desired == 0:
+        return "stopped"
+    if ready >= desired:
+        return "running"
+    conditions = {c.get("type"): c for c in status.get("conditions") or []}
+    if (conditions.get("Progressing") or {}).get("reason") == "ProgressDeadlineExceeded":
+        return "failed"
+    return "pending"
+
+
+def kube_resource(obj, native, env, common):
+    meta, spec, status = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
+    if native == "node":
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+        state, capacity = ("running" if ready else "failed"), None
+    elif native == "pod":
+        phase = status.get("phase", "Unknown")
+        state = {"Running": "running", "Pending": "pending", "Succeeded": "stopped", "Failed": "failed"}.get(
+            phase, "unknown")
+        capacity = None
+    else:
+        state, capacity = _workload_state(obj), spec.get("replicas")
+    raw = {"kind": obj.get("kind"), "namespace": meta.get("namespace"), "generation": meta.get("generation"),
+           "annotations": {k: v for k, v in (meta.get("annotations") or {}).items()
+                           if not k.startswith("kubectl.kubernetes.io/last-applied")},
+           "status": status}
+    return {"id": kube_id(obj, native), "type": common or native, "native_type": native, "name": meta["name"],
+            "environment": env, "provider": "kubernetes", "region": meta.get("namespace"), "state": state,
+            "capacity": capacity, "tags": {str(k): str(v) for k, v in (meta.get("labels") or {}).items()},
+            "raw": raw}
+
+
+def kube_cluster_resource(name, env, nodes):
+    ready = sum(1 for n in nodes or [] if kube_resource(n, "node", env, "instance")["state"] == "running")
+    return {"id": "cluster/%s" % name, "type": "cluster", "native_type": "cluster", "name": name,
+            "environment": env, "provider": "kubernetes", "region": None,
+            "state": "running" if nodes and ready else "unknown", "capacity": len(nodes or []), "tags": {},
+            "raw": {"nodes": len(nodes or []), "ready_nodes": ready}}
+
+
+def _pod_problems(pods):
+    problems, restarts = [], 0
+    for pod in pods or []:
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+            restarts += cs.get("restartCount", 0)
+            waiting = (cs.get("state") or {}).get("waiting") or {}
+            last = (cs.get("lastState") or {}).get("terminated") or {}
+            if waiting.get("reason") in _BAD_WAITING:
+                problems.append("%s: %s" % (pod["metadata"]["name"], waiting["reason"]))
+            elif last.get("reason") == "OOMKilled":
+                problems.append("%s: OOMKilled" % pod["metadata"]["name"])
+    return problems, restarts
+
+
+def kube_workload_health(obj, native, pods):
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    desired = spec.get("replicas", status.get("desiredNumberScheduled", 1))
+    ready = status.get("readyReplicas", status.get("numberReady", 0)) or 0
+    updated = status.get("updatedReplicas", status.get("updatedNumberScheduled", 0)) or 0
+    checks = []
+    if desired == 0:
+        checks.append(_check("replicas", "healthy", "scaled to zero"))
+    else:
+        state = "healthy" if ready >= desired else ("degraded" if ready > 0 else "unhealthy")
+        checks.append(_check("replicas", state, "%d of %d ready, %d updated" % (ready, desired, updated)))
+    for cond in status.get("conditions") or []:
+        if cond.get("reason") == "ProgressDeadlineExceeded":
+            checks.append(_check("rollout", "unhealthy", "rollout stuck: %s" % cond.get("message", "")))
+        elif cond.get("type") == "Available" and cond.get("status") != "True" and desired:
+            checks.append(_check("available", "unhealthy", cond.get("message", "not available")))
+    problems, restarts = _pod_problems(pods)
+    if problems:
+        checks.append(_check("pods", "unhealthy", "; ".join(problems[:5])))
+    else:
+        checks.append(_check("pods", "healthy", "%d pods, no container in a failure state" % len(pods or [])))
+    if restarts > 5 and not problems:
+        checks.append(_check("restarts", "degraded", "%d container restarts" % restarts))
+    return {"resource_id": kube_id(obj, native), "status": worst_status(checks), "checks": checks,
+            "metrics": {"desired": float(desired), "ready": float(ready), "updated": float(updated),
+                        "restarts": float(restarts)}, "observed_at": _now()}
+
+
+def kube_node_health(node):
+    checks = []
+    for cond in (node.get("status") or {}).get("conditions") or []:
+        kind, value = cond.get("type"), cond.get("status")
+        if kind == "Ready":
+            checks.append(_check("ready", "healthy" if value == "True" else "unhealthy",
+                                 cond.get("message") or "Ready=%s" % value))
+        elif kind in ("MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable"):
+            checks.append(_check(kind, "degraded" if value == "True" else "healthy", "%s=%s" % (kind, value)))
+    if (node.get("spec") or {}).get("unschedulable"):
+        checks.append(_check("schedulable", "degraded", "cordoned"))
+    return {"resource_id": kube_id(node, "node"), "status": worst_status(checks), "checks": checks, "metrics": {},
+            "observed_at": _now()}
+
+
+def kube_pod_health(pod):
+    problems, restarts = _pod_problems([pod])
+    phase = (pod.get("status") or {}).get("phase", "Unknown")
+    checks = [_check("phase", "healthy" if phase in ("Running", "Succeeded") else "degraded", "phase %s" % phase)]
+    checks.append(_check("containers", "unhealthy" if problems else "healthy", "; ".join(problems) or "ok"))
+    return {"resource_id": kube_id(pod, "pod"), "status": worst_status(checks), "checks": checks,
+            "metrics": {"restarts": float(restarts)}, "observed_at": _now()}
+
+
+def kube_cluster_health(name, nodes):
+    health = [kube_node_health(n) for n in nodes or []]
+    bad = [h["resource_id"] for h in health if h["status"] == "unhealthy"]
+    checks = [_check("nodes", "unhealthy" if nodes and len(bad) == len(nodes) else "degraded" if bad else "healthy"
+                     if nodes else "unknown", "%d of %d nodes ready" % (len(health) - len(bad), len(health)))]
+    return {"resource_id": "cluster/%s" % name, "status": worst_status(checks), "checks": checks,
+            "metrics": {"nodes": float(len(health)), "unready_nodes": float(len(bad))}, "observed_at": _now()}
+
+
+def kube_events(events, rid, names):
+    """Events whose involved object is one of `names` (the object, its ReplicaSets and Pods)."""
+    out = []
+    for e in events or []:
+        if (e.get("involvedObject") or {}).get("name") not in names:
+            continue
+        ts = e.get("lastTimestamp") or e.get("eventTime") or e.get("firstTimestamp") or \
+            e["metadata"].get("creationTimestamp")
+        out.append({"id": e["metadata"].get("uid") or e["metadata"]["name"], "resource_id": rid,
+                    "timestamp": iso_timestamp(ts), "type": e.get("reason") or "event",
+                    "severity": "warning" if e.get("type") == "Warning" else "info",
+                    "message": "%s %s: %s" % (e["involvedObject"].get("kind"), e["involvedObject"].get("name"),
+                                              e.get("message", "")), "source": "kubernetes"})
+    return out
+
+
+def kube_manifest(obj):
+    """The object as it could be applied again: no status, no server-managed metadata."""
+    manifest = copy.deepcopy(obj)
+    manifest.pop("status", None)
+    meta = manifest.get("metadata") or {}
+    for key in _SERVER_FIELDS:
+        meta.pop(key, None)
+    annotations = meta.get("annotations") or {}
+    annotations.pop("deployment.kubernetes.io/revision", None)
+    annotations.pop("kubectl.kubernetes.io/last-applied-configuration", None)
+    return manifest
+
+
+def kube_label_term(item):
+    """{key, value} (from dict2items) into a label selector term."""
+    return "%s=%s" % (item["key"], item["value"])
+
+
+def kube_owned_names(obj, replicasets, pods):
+    """Names of the object, its ReplicaSets and the Pods of those (or its own Pods), for its events."""
+    uid = obj["metadata"]["uid"]
+    owned_rs = [rs for rs in replicasets or []
+                if any(r.get("uid") == uid for r in rs["metadata"].get("ownerReferences") or [])]
+    owners = {uid} | {rs["metadata"]["uid"] for rs in owned_rs}
+    owned_pods = [p for p in pods or [] if any(r.get("uid") in owners for r in p["metadata"].get("ownerReferences") or [])]
+    return [obj["metadata"]["name"]] + [rs["metadata"]["name"] for rs in owned_rs] + \
+        [p["metadata"]["name"] for p in owned_pods]
+
+
+class FilterModule(object):
+    def filters(self):
+        return {
+            "kube_id": kube_id,
+            "kube_resource": kube_resource,
+            "kube_cluster_resource": kube_cluster_resource,
+            "kube_workload_health": kube_workload_health,
+            "kube_node_health": kube_node_health,
+            "kube_pod_health": kube_pod_health,
+            "kube_cluster_health": kube_cluster_health,
+            "kube_events": kube_events,
+            "kube_manifest": kube_manifest,
+            "kube_label_term": kube_label_term,
+            "kube_owned_names": kube_owned_names,
+        }

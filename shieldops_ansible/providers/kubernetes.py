@@ -1,0 +1,73 @@
+"""Kubernetes: settings and the run environment for kubernetes.core.
+
+Two ways in: a kubeconfig (and context), or a server URL with its CA and a ServiceAccount token read from a file.
+The token file is read at every call, so a projected token that the kubelet rotates is picked up; the token
+reaches the run only through the secret channel (``K8S_AUTH_API_KEY``), never a file we write.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from ..errors import AuthenticationError
+from .base import EnvironmentSettings, Provider
+
+__all__ = ["KubernetesProvider", "KubernetesSettings"]
+
+
+class KubernetesSettings(EnvironmentSettings):
+    provider: Literal["kubernetes"]
+    kubeconfig: str | None = None
+    context: str | None = None
+    server: str | None = Field(default=None, pattern=r"^https://[^\s]+$")
+    ca_file: str | None = None
+    token_file: str | None = None
+    cluster_name: str = Field(default="cluster", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    namespaces: list[str] | None = Field(default=None, description="namespaces to list; default all")
+
+    @field_validator("kubeconfig", "ca_file", "token_file")
+    @classmethod
+    def _expand(cls, value: str | None) -> str | None:
+        return os.path.abspath(os.path.expanduser(value)) if value else value
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> KubernetesSettings:
+        token_way = [self.server, self.ca_file, self.token_file]
+        if self.kubeconfig and any(token_way):
+            raise ValueError("give either kubeconfig (and context) or server, ca_file and token_file, not both")
+        if not self.kubeconfig and not all(token_way):
+            raise ValueError("needs kubeconfig, or server with ca_file and token_file")
+        return self
+
+    def role_settings(self) -> dict[str, Any]:
+        return {"cluster_name": self.cluster_name, "namespaces": self.namespaces}
+
+
+class KubernetesProvider(Provider):
+    name = "kubernetes"
+    settings_model = KubernetesSettings
+
+    async def credentials_env(self, settings: EnvironmentSettings) -> dict[str, str]:
+        assert isinstance(settings, KubernetesSettings)
+        if settings.kubeconfig:
+            env = {"K8S_AUTH_KUBECONFIG": settings.kubeconfig}
+            if settings.context:
+                env["K8S_AUTH_CONTEXT"] = settings.context
+            return env
+        assert settings.server and settings.ca_file and settings.token_file
+        try:
+            with open(settings.token_file) as handle:
+                token = handle.read().strip()
+        except OSError as exc:
+            raise AuthenticationError(f"cannot read the token file {settings.token_file}: {exc.strerror}") from None
+        if not token:
+            raise AuthenticationError(f"the token file {settings.token_file} is empty")
+        return {
+            "K8S_AUTH_HOST": settings.server,
+            "K8S_AUTH_SSL_CA_CERT": settings.ca_file,
+            "K8S_AUTH_VERIFY_SSL": "true",
+            "K8S_AUTH_API_KEY": token,
+        }

@@ -1,0 +1,135 @@
+"""The Kubernetes part of the sandbox: the API test server over TLS, seeded, with ServiceAccount tokens and RBAC.
+
+Seeded: namespace `shop` with Deployments `web` (healthy, 2 replicas) and `checkout` (its image crashloops), a
+Ready node `node-1`. Tokens (as a kubelet would project them, one file each): `agent` bound to a ClusterRole that
+may operate workloads and nodes, `readonly` bound to one that may only read.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .kube_apiserver import KubeApiServer
+from .tls import make_ca_and_server_cert
+
+__all__ = ["start_kubernetes"]
+
+_OPERATOR_RULES = [
+    {
+        "apiGroups": ["", "apps"],
+        "resources": ["*"],
+        "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+    },
+    {"apiGroups": ["policy"], "resources": ["pods/eviction"], "verbs": ["create"]},
+    {"apiGroups": [""], "resources": ["pods/eviction"], "verbs": ["create"]},
+]
+_READ_RULES = [{"apiGroups": ["", "apps"], "resources": ["*"], "verbs": ["get", "list", "watch"]}]
+
+
+def _deployment(name: str, image: str, replicas: int) -> dict[str, Any]:
+    labels = {"app": name, "tier": "shop"}
+    return {
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": name, "image": image}]}},
+        },
+    }
+
+
+def serve(directory: Path) -> None:
+    """Run the server until killed (the sandbox starts this in a process of its own)."""
+    base = directory / "kubernetes"
+    base.mkdir(parents=True, exist_ok=True)
+    _ca, cert, key = make_ca_and_server_cert(base)
+    tokens = {"agent": secrets.token_urlsafe(24), "readonly": secrets.token_urlsafe(24)}
+    server = KubeApiServer(
+        tokens={
+            tokens["agent"]: "system:serviceaccount:shieldops:agent",
+            tokens["readonly"]: "system:serviceaccount:shieldops:readonly",
+        },
+        cert=str(cert),
+        key=str(key),
+    )
+    server.create("", "v1", "namespaces", None, {"metadata": {"name": "shop"}})
+    server.create("", "v1", "namespaces", None, {"metadata": {"name": "shieldops"}})
+    server.create(
+        "",
+        "v1",
+        "nodes",
+        None,
+        {
+            "metadata": {"name": "node-1", "labels": {"kubernetes.io/hostname": "node-1"}},
+            "spec": {},
+            "status": {
+                "conditions": [
+                    {
+                        "type": "Ready",
+                        "status": "True",
+                        "reason": "KubeletReady",
+                        "message": "kubelet is posting ready status",
+                    },
+                    {"type": "MemoryPressure", "status": "False"},
+                    {"type": "DiskPressure", "status": "False"},
+                    {"type": "PIDPressure", "status": "False"},
+                ]
+            },
+        },
+    )
+    server.create("apps", "v1", "deployments", "shop", _deployment("web", "example/web:1.0", 2))
+    server.create("apps", "v1", "deployments", "shop", _deployment("checkout", "example/checkout-crash:2.1", 2))
+    for role, rules in (("shieldops-operator", _OPERATOR_RULES), ("shieldops-reader", _READ_RULES)):
+        server.create(
+            "rbac.authorization.k8s.io", "v1", "clusterroles", None, {"metadata": {"name": role}, "rules": rules}
+        )
+    for account, role in (("agent", "shieldops-operator"), ("readonly", "shieldops-reader")):
+        server.create(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "clusterrolebindings",
+            None,
+            {
+                "metadata": {"name": f"{account}-{role}"},
+                "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": "shieldops"}],
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            },
+        )
+    for account, token in tokens.items():
+        path = base / f"{account}.token"
+        path.touch(mode=0o600)
+        path.write_text(token)
+    server.start()
+    (base / "server.json").write_text(json.dumps({"port": server.port}))
+    while True:
+        time.sleep(3600)
+
+
+def start_kubernetes(directory: Path, log_file: Path, spawn: Any) -> tuple[int, dict[str, Any]]:
+    """Start the server process; return its pid and the environment settings that reach it."""
+    base = directory / "kubernetes"
+    (base / "server.json").unlink(missing_ok=True)
+    pid = spawn([sys.executable, "-m", "shieldops_ansible.sandbox.kubernetes", str(directory)], log_file)
+    deadline = time.monotonic() + 30
+    while not (base / "server.json").exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the Kubernetes API test server did not start; see {log_file}")
+        time.sleep(0.05)
+    port = json.loads((base / "server.json").read_text())["port"]
+    env = {
+        "provider": "kubernetes",
+        "server": f"https://127.0.0.1:{port}",
+        "ca_file": str(base / "ca.pem"),
+        "token_file": str(base / "agent.token"),
+        "cluster_name": "sandbox",
+    }
+    return pid, env
+
+
+if __name__ == "__main__":
+    serve(Path(sys.argv[1]))
