@@ -23,6 +23,10 @@ class Sandbox:
     def aws(self, key: str) -> str:
         return self.resources["aws"][key]
 
+    def kube(self) -> Any:
+        """A client of the sandbox's Kubernetes API server, acting as the agent account (for arranging state)."""
+        return _KubeClient(self.directory / "kubernetes")
+
     @property
     def linux_dir(self) -> Path:
         return self.directory / "linux"
@@ -108,3 +112,28 @@ def arrange_client(sandbox: Sandbox, service: str) -> Any:
         aws_secret_access_key=creds["SecretAccessKey"],
         aws_session_token=creds["SessionToken"],
     )
+
+
+class _KubeClient:
+    def __init__(self, base: Path) -> None:
+        import ssl
+
+        self.port = json.loads((base / "server.json").read_text())["port"]
+        self.token = (base / "agent.token").read_text()
+        self.context = ssl.create_default_context(cafile=str(base / "ca.pem"))
+
+    def request(self, method: str, path: str, body: Any = None, content_type: str = "application/json") -> Any:
+        import urllib.request
+
+        request = urllib.request.Request(
+            f"https://127.0.0.1:{self.port}{path}",
+            method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": content_type},
+        )
+        with urllib.request.urlopen(request, context=self.context, timeout=10) as response:
+            return json.loads(response.read())
+
+    def deployment(self, namespace: str, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}")
+        return result

@@ -47,7 +47,7 @@ def payloads(canary: Path) -> list[Any]:
     ]
 
 
-@pytest.fixture(params=["aws", "linux"])
+@pytest.fixture(params=["aws", "linux", "kubernetes"])
 async def conn(request: pytest.FixtureRequest, sandbox: Sandbox) -> AsyncIterator[InfraConnector]:
     async with connect(request.param, config=sandbox.config) as connector:
         yield connector
@@ -57,6 +57,8 @@ def _ids(conn: InfraConnector, sandbox: Sandbox) -> tuple[str, str]:
     """A valid instance id and a valid service id of the connector's environment."""
     if conn.provider == "aws":
         return sandbox.aws("instance/web-2"), sandbox.aws("service/api")
+    if conn.provider == "kubernetes":
+        return "node/node-1", "deployment/shop/web"
     return "host/web-2", "service/web-1/web"
 
 
@@ -108,7 +110,7 @@ async def test_free_text_reaches_ansible_as_data(conn: InfraConnector, sandbox: 
         assert await conn.list_resources("instance", {"name": expr}) == []
         assert await conn.list_resources("instance", {"tags": {"Name": expr}}) == []
     instance, _service = _ids(conn, sandbox)
-    action = "start" if conn.provider == "aws" else "restart"
+    action = {"aws": "start", "linux": "restart", "kubernetes": "kubernetes_cordon"}[conn.provider]
     result = await conn.execute_action(Action(type=action, resource_id=instance, dry_run=True, reason=expressions[0]))
     assert result.status == "dry_run"
     assert not canary.exists()

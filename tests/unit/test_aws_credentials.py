@@ -52,3 +52,36 @@ async def test_no_role_passes_profile_without_assuming(sts: FakeSts) -> None:
     settings = AwsSettings(provider="aws", region="eu-west-1", profile="sso-dev")
     env = await AwsProvider().credentials_env(settings)
     assert sts.calls == 0 and env["AWS_PROFILE"] == "sso-dev" and "AWS_SECRET_ACCESS_KEY" not in env
+
+
+async def test_kubernetes_token_file_is_read_at_every_call(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from shieldops_ansible import AuthenticationError
+    from shieldops_ansible.providers.kubernetes import KubernetesProvider, KubernetesSettings
+
+    token = Path(str(tmp_path)) / "token"
+    token.write_text("first\n")
+    settings = KubernetesSettings(
+        provider="kubernetes", server="https://127.0.0.1:6443", ca_file="/ca.pem", token_file=str(token)
+    )
+    provider = KubernetesProvider()
+    assert (await provider.credentials_env(settings))["K8S_AUTH_API_KEY"] == "first"
+    token.write_text("rotated")  # what the kubelet does to a projected token
+    env = await provider.credentials_env(settings)
+    assert env["K8S_AUTH_API_KEY"] == "rotated" and env["K8S_AUTH_VERIFY_SSL"] == "true"
+    token.write_text("")
+    with pytest.raises(AuthenticationError, match="empty"):
+        await provider.credentials_env(settings)
+
+
+def test_kubernetes_settings_take_one_way_in() -> None:
+    from pydantic import ValidationError
+
+    from shieldops_ansible.providers.kubernetes import KubernetesSettings
+
+    with pytest.raises(ValidationError):
+        KubernetesSettings(provider="kubernetes")
+    with pytest.raises(ValidationError):
+        KubernetesSettings(provider="kubernetes", kubeconfig="/k", server="https://x", ca_file="/c", token_file="/t")
+    assert KubernetesSettings(provider="kubernetes", kubeconfig="~/k", context="prod").kubeconfig.endswith("/k")

@@ -1,0 +1,129 @@
+"""The Kubernetes provider through the real path: facade -> runner engine -> playbook -> kubernetes role ->
+kubernetes.core -> HTTPS with a ServiceAccount token -> the sandbox's API server (RBAC enforced)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from shieldops_ansible import (
+    Action,
+    ActionNotSupported,
+    InfraConnector,
+    PermissionDenied,
+    ResourceNotFound,
+    TimeRange,
+    connect,
+)
+from tests.support import Sandbox, rollback_in_new_process
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def kube(sandbox: Sandbox) -> AsyncIterator[InfraConnector]:
+    async with connect("kubernetes", config=sandbox.config) as conn:
+        yield conn
+
+
+async def test_list_every_type_with_filters(kube: InfraConnector) -> None:
+    services = {r.id: r for r in await kube.list_resources("service", {})}
+    assert services["deployment/shop/web"].state == "running" and services["deployment/shop/web"].capacity == 2
+    assert services["deployment/shop/checkout"].state == "failed"
+    assert [r.id for r in await kube.list_resources("instance", {})] == ["node/node-1"]
+    assert [r.id for r in await kube.list_resources("cluster", {})] == ["cluster/sandbox"]
+    assert [r.name for r in await kube.list_resources("service", {"tags": {"app": "web"}, "namespace": "shop"})] == [
+        "web"
+    ]
+    assert await kube.list_resources("deployment", {"namespace": "kube-system"}) == []
+    pods = await kube.list_resources("pod", {"name": "checkout-*"})
+    assert len(pods) == 2 and all(p.region == "shop" for p in pods)
+    assert await kube.list_resources("function", {}) == []
+
+
+async def test_health(kube: InfraConnector) -> None:
+    assert (await kube.get_health("deployment/shop/web")).status == "healthy"
+    bad = await kube.get_health("deployment/shop/checkout")
+    assert bad.status == "unhealthy" and "CrashLoopBackOff" in " ".join(c.message for c in bad.checks)
+    assert any(c.name == "rollout" for c in bad.checks) and bad.metrics["restarts"] > 0
+    assert (await kube.get_health("node/node-1")).status == "healthy"
+    assert (await kube.get_health("cluster/sandbox")).status == "healthy"
+    with pytest.raises(ResourceNotFound):
+        await kube.get_health("deployment/shop/nope")
+
+
+async def test_workload_actions(kube: InfraConnector, sandbox: Sandbox) -> None:
+    client = sandbox.kube()
+    dry = await kube.execute_action(
+        Action(type="scale", resource_id="deployment/shop/web", parameters={"replicas": 4}, dry_run=True)
+    )
+    assert dry.status == "dry_run" and dry.diff == {"before": {"replicas": 2}, "after": {"replicas": 4}}
+    assert client.deployment("shop", "web")["spec"]["replicas"] == 2
+    scaled = await kube.execute_action(
+        Action(type="scale", resource_id="deployment/shop/web", parameters={"replicas": 4})
+    )
+    assert scaled.success and scaled.snapshot_id and client.deployment("shop", "web")["spec"]["replicas"] == 4
+    generation = client.deployment("shop", "web")["metadata"]["generation"]
+    restarted = await kube.execute_action(Action(type="restart", resource_id="deployment/shop/web"))
+    dep = client.deployment("shop", "web")
+    assert restarted.success and dep["metadata"]["generation"] == generation + 1
+    assert "kubectl.kubernetes.io/restartedAt" in dep["spec"]["template"]["metadata"]["annotations"]
+    stop = await kube.execute_action(Action(type="stop", resource_id="deployment/shop/web"))
+    assert stop.success and client.deployment("shop", "web")["spec"]["replicas"] == 0
+    start = await kube.execute_action(Action(type="start", resource_id="deployment/shop/web"))
+    assert start.success and client.deployment("shop", "web")["spec"]["replicas"] == 4
+    with pytest.raises(ActionNotSupported):
+        await kube.execute_action(Action(type="kubernetes_drain", resource_id="deployment/shop/web"))
+
+
+async def test_node_cordon_uncordon(kube: InfraConnector, sandbox: Sandbox) -> None:
+    client = sandbox.kube()
+    cordon = await kube.execute_action(Action(type="kubernetes_cordon", resource_id="node/node-1"))
+    assert cordon.success and client.request("GET", "/api/v1/nodes/node-1")["spec"]["unschedulable"] is True
+    assert (await kube.get_health("node/node-1")).status == "degraded"
+    # Rollback of the snapshot taken before the cordon makes the node schedulable again.
+    assert cordon.snapshot_id
+    await kube.rollback(cordon.snapshot_id)
+    assert not client.request("GET", "/api/v1/nodes/node-1")["spec"].get("unschedulable")
+
+
+async def test_rollback_after_an_image_change(kube: InfraConnector, sandbox: Sandbox) -> None:
+    client = sandbox.kube()
+    before = client.deployment("shop", "checkout")
+    snapshot = await kube.create_snapshot("deployment/shop/checkout")
+    assert snapshot.handles["revision"] == before["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+    assert "status" not in snapshot.state["manifest"] and "uid" not in snapshot.state["manifest"]["metadata"]
+    client.request(
+        "PATCH",
+        "/apis/apps/v1/namespaces/shop/deployments/checkout",
+        {"spec": {"template": {"spec": {"containers": [{"name": "checkout", "image": "example/checkout:3.0"}]}}}},
+        "application/strategic-merge-patch+json",
+    )
+    assert client.deployment("shop", "checkout")["spec"]["template"]["spec"]["containers"][0]["image"] == (
+        "example/checkout:3.0"
+    )
+    result = rollback_in_new_process(sandbox, "kubernetes", snapshot.id)
+    assert result["success"]
+    after = client.deployment("shop", "checkout")
+    assert after["spec"]["template"]["spec"]["containers"][0]["image"] == "example/checkout-crash:2.1"
+    assert int(after["metadata"]["annotations"]["deployment.kubernetes.io/revision"]) > int(
+        snapshot.handles["revision"]
+    )
+
+
+async def test_events_of_a_workload_and_its_pods(kube: InfraConnector) -> None:
+    events = await kube.get_events("deployment/shop/checkout", TimeRange.last(minutes=30))
+    assert any(e.type == "ScalingReplicaSet" for e in events)
+    assert any(e.severity == "warning" and "Back-off" in e.message for e in events)
+    assert all(e.source == "kubernetes" and e.resource_id == "deployment/shop/checkout" for e in events)
+
+
+async def test_rbac_refusal_names_verb_resource_and_namespace(sandbox: Sandbox) -> None:
+    async with connect("kubernetes-readonly", config=sandbox.config) as ro:
+        assert (await ro.get_health("deployment/shop/web")).status in {"healthy", "degraded", "unhealthy"}
+        with pytest.raises(PermissionDenied) as denied:
+            await ro.execute_action(Action(type="scale", resource_id="deployment/shop/web", parameters={"replicas": 9}))
+    message = str(denied.value)
+    assert 'cannot patch resource "deployments/scale"' in message and 'namespace "shop"' in message
+    assert sandbox.kube().deployment("shop", "web")["spec"]["replicas"] != 9
