@@ -4,8 +4,10 @@ kubernetes.core -> HTTPS with a ServiceAccount token -> the sandbox's API server
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+import yaml
 
 from shieldops_ansible import (
     Action,
@@ -16,6 +18,7 @@ from shieldops_ansible import (
     TimeRange,
     connect,
 )
+from shieldops_ansible.engines.runner import RunnerEngine
 from tests.support import Sandbox, rollback_in_new_process
 
 pytestmark = pytest.mark.integration
@@ -127,3 +130,58 @@ async def test_rbac_refusal_names_verb_resource_and_namespace(sandbox: Sandbox) 
     message = str(denied.value)
     assert 'cannot patch resource "deployments/scale"' in message and 'namespace "shop"' in message
     assert sandbox.kube().deployment("shop", "web")["spec"]["replicas"] != 9
+
+
+async def test_kubeconfig_and_context_way_in(sandbox: Sandbox, tmp_path: Path) -> None:
+    settings = yaml.safe_load(sandbox.config.read_text())["environments"]["kubernetes"]
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "other",
+                "clusters": [
+                    {
+                        "name": "sandbox",
+                        "cluster": {"server": settings["server"], "certificate-authority": settings["ca_file"]},
+                    }
+                ],
+                "users": [{"name": "agent", "user": {"tokenFile": settings["token_file"]}}],
+                "contexts": [
+                    {"name": "sandbox", "context": {"cluster": "sandbox", "user": "agent"}},
+                    {"name": "other", "context": {"cluster": "sandbox", "user": "nobody"}},
+                ],
+            }
+        )
+    )
+    config = tmp_path / "shieldops.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "state_dir": str(tmp_path / "state"),
+                "environments": {
+                    "k8s": {
+                        "provider": "kubernetes",
+                        "kubeconfig": str(kubeconfig),
+                        "context": "sandbox",
+                        "cluster_name": "sandbox",
+                    }
+                },
+            }
+        )
+    )
+    async with connect("k8s", config=config) as conn:
+        assert [r.id for r in await conn.list_resources("instance", {})] == ["node/node-1"]
+
+
+async def test_the_token_never_reaches_disk(sandbox: Sandbox, tmp_path: Path) -> None:
+    token = (sandbox.directory / "kubernetes" / "agent.token").read_text()
+    artifacts = tmp_path / "artifacts"
+    async with connect("kubernetes", config=sandbox.config, engine=RunnerEngine(keep_artifacts_in=artifacts)) as conn:
+        await conn.get_health("deployment/shop/web")
+        await conn.create_snapshot("deployment/shop/web")
+    files = [p for p in artifacts.rglob("*") if p.is_file()] + [p for p in sandbox.state_dir.rglob("*") if p.is_file()]
+    assert any(p.name == "command" for p in files)
+    for path in files:
+        assert token.encode() not in path.read_bytes(), path
