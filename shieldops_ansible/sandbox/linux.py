@@ -99,6 +99,19 @@ def _wait_tcp(address: str, port: int, timeout_s: float, netns: str | None = Non
     raise LinuxSandboxError(f"sshd on {address}:{port} not ready after {timeout_s:.0f} s")
 
 
+def _wait_programs_settled(host: LinuxHost, timeout_s: float) -> None:
+    """Ready means every program has reached a lasting state (RUNNING, FATAL...), not STARTING or BACKOFF."""
+    ctl = [str(Path(sys.executable).parent / "supervisorctl"), "-c", str(host.directory / "supervisord.conf"), "status"]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        out = subprocess.run(ctl, capture_output=True, text=True, timeout=10, check=False).stdout
+        states = {line.split()[0]: line.split()[1] for line in out.splitlines() if len(line.split()) > 1}
+        if set(host.programs) <= set(states) and not {"STARTING", "BACKOFF"} & set(states.values()):
+            return
+        time.sleep(0.2)
+    raise LinuxSandboxError(f"supervisord programs on {host.name} did not settle in {timeout_s:.0f} s")
+
+
 def _sshd_config(host: LinuxHost, listen: str) -> str:
     d = host.directory
     return "\n".join(
@@ -230,6 +243,9 @@ def start_linux(directory: Path) -> LinuxSandbox:
             where = host.address if host.port == 22 else f"[{host.address}]:{host.port}"
             lines.append(f"{where} {' '.join(key_line)}")
         sandbox.known_hosts.write_text("\n".join(lines) + "\n")
+        for host in sandbox.hosts:
+            if host.programs:
+                _wait_programs_settled(host, 30)
         sandbox.inventory.write_text(_inventory(sandbox))
         return sandbox
     except BaseException:
