@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import random
 import re
@@ -134,11 +135,18 @@ def _sshd_config(host: LinuxHost, listen: str) -> str:
     )
 
 
+def _socket_path(host: LinuxHost, what: str) -> Path:
+    """Unix sockets live under a short path: AF_UNIX paths are limited to 107 bytes, and a sandbox folder deep in a
+    test's temporary directory can exceed that (supervisord then cannot start)."""
+    digest = hashlib.sha256(str(host.directory).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"shieldops-{digest}-{what}.sock"
+
+
 def _supervisor_config(host: LinuxHost) -> str:
     d = host.directory
     lines = [
         "[unix_http_server]",
-        f"file={d / 'supervisor.sock'}",
+        f"file={_socket_path(host, 'supervisor')}",
         "[supervisord]",
         f"logfile={d / 'supervisord.log'}",
         f"pidfile={d / 'supervisord.pid'}",
@@ -146,7 +154,7 @@ def _supervisor_config(host: LinuxHost) -> str:
         "[rpcinterface:supervisor]",
         "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
         "[supervisorctl]",
-        f"serverurl=unix://{d / 'supervisor.sock'}",
+        f"serverurl=unix://{_socket_path(host, 'supervisor')}",
         "[include]",
         f"files = {d / 'conf.d'}/*.conf",
         "",
@@ -182,7 +190,10 @@ def start_linux(directory: Path) -> LinuxSandbox:
     base.mkdir(parents=True)
     Path("/run/sshd").mkdir(parents=True, exist_ok=True)
     tag = f"{random.randrange(16**4):04x}"
-    sandbox = LinuxSandbox(base, [], base / "agent.sock", base / "known_hosts", base / "inventory.yml")
+    agent_socket = (
+        Path(tempfile.gettempdir()) / f"shieldops-{hashlib.sha256(str(base).encode()).hexdigest()[:12]}-agent.sock"
+    )
+    sandbox = LinuxSandbox(base, [], agent_socket, base / "known_hosts", base / "inventory.yml")
     try:
         # The client key lives only in the agent: generate, add, delete the file.
         key = base / "agent_key"
