@@ -27,6 +27,7 @@ class KubernetesSettings(EnvironmentSettings):
     token_file: str | None = None
     cluster_name: str = Field(default="cluster", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
     namespaces: list[str] | None = Field(default=None, description="namespaces to list; default all")
+    rollout_timeout_seconds: int = Field(default=300, ge=1, le=3600, description="rollback waits this long")
 
     @field_validator("kubeconfig", "ca_file", "token_file")
     @classmethod
@@ -43,7 +44,11 @@ class KubernetesSettings(EnvironmentSettings):
         return self
 
     def role_settings(self) -> dict[str, Any]:
-        return {"cluster_name": self.cluster_name, "namespaces": self.namespaces}
+        return {
+            "cluster_name": self.cluster_name,
+            "namespaces": self.namespaces,
+            "rollout_timeout_seconds": self.rollout_timeout_seconds,
+        }
 
 
 class KubernetesProvider(Provider):

@@ -1,13 +1,15 @@
 """A small Kubernetes API server for the sandbox and the tests: real HTTP(S), enough of the API for kubernetes.core.
 
 No kube-apiserver can be had on these machines. This one serves discovery, CRUD with List kinds and
-resourceVersions, label selectors, merge / strategic-merge (approximated: lists of named items merge by name) /
-JSON patch, server-side dry run, the scale subresource, pod eviction, and a Deployment controller (ReplicaSets with
-pod-template-hash and revision annotations, Pods, status and conditions; an image containing "crash" gives a
-CrashLoopBackOff pod and ProgressDeadlineExceeded). Bearer tokens map to ServiceAccounts; RBAC from Roles /
-ClusterRoles and their bindings answers 403 like the real server. Field selectors on dotted paths; the controller
-records Events (ScalingReplicaSet, BackOff). Watches are refused (405).
-The Kubernetes provider that uses it is issue 4's next step.
+resourceVersions, label and field selectors, merge / strategic-merge (approximated: lists of named items merge by
+name) / JSON patch, server-side dry run (dryRun=All), the scale subresource, pod eviction, and small synchronous
+controllers: Deployments (ReplicaSets with pod-template-hash and revision annotations), StatefulSets (pods NAME-0..N-1,
+current/update revision), DaemonSets (a pod per Ready node, cordoned ones included), a scheduler that binds pods to
+the least loaded schedulable node (Pending with FailedScheduling when there is none), and controllers that replace
+evicted or deleted pods. An image containing "crash" gives CrashLoopBackOff pods and, for a Deployment,
+ProgressDeadlineExceeded. Events: ScalingReplicaSet, SuccessfulCreate, Scheduled, FailedScheduling, BackOff. Bearer
+tokens map to ServiceAccounts; RBAC from Roles / ClusterRoles and their bindings answers 403 like the real server.
+Watches are refused (405): kubernetes.core's waits poll, and so do ours.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from urllib.parse import parse_qs, urlparse
 
 import jsonpatch  # moto and ansible-lint bring it; listed in the sandbox extra
 
-__all__ = ["KubeApiServer", "ResourceType"]
+__all__ = ["KubeApiServer", "ResourceType", "ready_node"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,61 @@ TYPES = [
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def ready_node(name: str) -> dict[str, Any]:
+    """A Node as a healthy kubelet reports it."""
+    return {
+        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+        "spec": {},
+        "status": {
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "KubeletReady",
+                    "message": "kubelet is posting ready status",
+                },
+                {"type": "MemoryPressure", "status": "False"},
+                {"type": "DiskPressure", "status": "False"},
+                {"type": "PIDPressure", "status": "False"},
+            ]
+        },
+    }
+
+
+_CRASH = "sandbox.shieldops.io/crashloops"  # remembers, on a pod, that its image crashloops once it runs
+
+
+def _digest(template: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def _crashes(template: dict[str, Any]) -> bool:
+    """The test server's one failure model: an image whose name contains "crash" crashloops."""
+    return any("crash" in (c.get("image") or "") for c in (template.get("spec") or {}).get("containers") or [])
+
+
+def _owner_ref(owner: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": owner["apiVersion"],
+        "kind": owner["kind"],
+        "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"],
+        "controller": True,
+    }
+
+
+def _available(ready: int, desired: int) -> dict[str, Any]:
+    ok = ready >= desired
+    return {
+        "type": "Available",
+        "status": "True" if ok else "False",
+        "reason": "MinimumReplicasAvailable" if ok else "MinimumReplicasUnavailable",
+        "message": "Deployment has minimum availability." if ok else "Deployment does not have minimum availability.",
+        "lastUpdateTime": _now(),
+        "lastTransitionTime": _now(),
+    }
 
 
 @dataclass
@@ -196,7 +253,7 @@ class KubeApiServer:
             raise ApiError(404, "NotFound", f'{plural}.{rt.group or "core"} "{name}" not found')
         return copy.deepcopy(obj)
 
-    def list(
+    def list_objects(
         self, group: str, version: str, plural: str, namespace: str | None, selector: str = "", fields: str = ""
     ) -> dict[str, Any]:
         rt = self._type(group, version, plural)
@@ -311,8 +368,10 @@ class KubeApiServer:
             obj = self.get(group, version, plural, namespace, name)
             if not dry_run:
                 del self.store.objects[self._key(rt, namespace, name)]
-                if rt.plural in ("deployments", "replicasets"):
+                if rt.plural in ("deployments", "replicasets", "statefulsets", "daemonsets"):
                     self._delete_owned(obj)
+                elif rt.plural == "pods":
+                    self._pod_deleted(obj)
         return obj
 
     def _delete_owned(self, owner: dict[str, Any]) -> None:
@@ -323,24 +382,88 @@ class KubeApiServer:
                 self._delete_owned(obj)
 
     # -- the controllers ---------------------------------------------------------------------------------------
+    # Reconciliation is synchronous (inside the write that triggers it): a test sees the settled state at once,
+    # which the real control plane reaches a moment later.
 
     def _reconcile(self, rt: ResourceType, obj: dict[str, Any]) -> None:
         if rt.plural == "deployments":
             self._reconcile_deployment(obj)
+        elif rt.plural == "statefulsets":
+            self._reconcile_statefulset(obj)
+        elif rt.plural == "daemonsets":
+            self._reconcile_daemonset(obj)
+        elif rt.plural == "nodes":
+            self._nodes_changed()
+
+    def _objects(self, plural: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        return [o for (_, pl, ns, _), o in self.store.objects.items() if pl == plural and namespace in (None, ns)]
+
+    def _owned(self, plural: str, owner: dict[str, Any]) -> list[dict[str, Any]]:
+        uid = owner["metadata"]["uid"]
+        return sorted(
+            (
+                o
+                for o in self._objects(plural, owner["metadata"].get("namespace"))
+                if any(r.get("uid") == uid for r in o["metadata"].get("ownerReferences") or [])
+            ),
+            key=lambda o: str(o["metadata"]["name"]),
+        )
+
+    def _schedulable_nodes(self) -> list[str]:
+        return sorted(
+            n["metadata"]["name"]
+            for n in self._objects("nodes")
+            if not (n.get("spec") or {}).get("unschedulable")
+            and any(c.get("type") == "Ready" and c.get("status") == "True" for c in n["status"]["conditions"])
+        )
+
+    def _pick_node(self) -> str | None:
+        """The schedulable node with the fewest pods (a scheduler's spreading, without resources)."""
+        load = {name: 0 for name in self._schedulable_nodes()}
+        for pod in self._objects("pods"):
+            node = (pod.get("spec") or {}).get("nodeName")
+            if node in load:
+                load[node] += 1
+        return min(load, key=lambda name: (load[name], name)) if load else None
+
+    def _nodes_changed(self) -> None:
+        for ds in self._objects("daemonsets"):
+            self._reconcile_daemonset(ds)
+        for pod in self._objects("pods"):
+            if not (pod.get("spec") or {}).get("nodeName") and (node := self._pick_node()):
+                self._bind(pod, node, crash=pod["metadata"].get("annotations", {}).get(_CRASH) == "true")
+
+    def _pod_deleted(self, pod: dict[str, Any]) -> None:
+        """A pod went away (deleted or evicted): its controller replaces it, as the real ones do."""
+        for ref in pod["metadata"].get("ownerReferences") or []:
+            owner = self._owner(ref, pod["metadata"]["namespace"])
+            if owner is None:
+                continue
+            if ref.get("kind") == "ReplicaSet":
+                for dep_ref in owner["metadata"].get("ownerReferences") or []:
+                    if (dep := self._owner(dep_ref, owner["metadata"]["namespace"])) is not None:
+                        self._reconcile_deployment(dep)
+            elif ref.get("kind") == "StatefulSet":
+                self._reconcile_statefulset(owner)
+            elif ref.get("kind") == "DaemonSet":
+                self._reconcile_daemonset(owner)
+
+    def _owner(self, ref: dict[str, Any], namespace: str) -> dict[str, Any] | None:
+        plural = {
+            "ReplicaSet": "replicasets",
+            "Deployment": "deployments",
+            "StatefulSet": "statefulsets",
+            "DaemonSet": "daemonsets",
+        }.get(ref.get("kind", ""))
+        return self.store.objects.get(("apps/v1", plural, namespace, ref.get("name", ""))) if plural else None
 
     def _reconcile_deployment(self, dep: dict[str, Any]) -> None:
         meta, spec = dep["metadata"], dep.setdefault("spec", {})
         ns, name = meta["namespace"], meta["name"]
         template = spec.get("template") or {}
-        digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
+        digest = _digest(template)
         rs_key = ("apps/v1", "replicasets", ns, f"{name}-{digest}")
-        owned = [
-            o
-            for (gv, pl, n, _), o in self.store.objects.items()
-            if pl == "replicasets"
-            and n == ns
-            and any(r.get("uid") == meta["uid"] for r in o["metadata"].get("ownerReferences") or [])
-        ]
+        owned = self._owned("replicasets", dep)
         revisions = [
             int(o["metadata"].get("annotations", {}).get("deployment.kubernetes.io/revision", "0")) for o in owned
         ]
@@ -360,15 +483,7 @@ class KubeApiServer:
                     "creationTimestamp": _now(),
                     "resourceVersion": self.store.next_version(),
                     "annotations": {"deployment.kubernetes.io/revision": str(revision)},
-                    "ownerReferences": [
-                        {
-                            "apiVersion": "apps/v1",
-                            "kind": "Deployment",
-                            "name": name,
-                            "uid": meta["uid"],
-                            "controller": True,
-                        }
-                    ],
+                    "ownerReferences": [_owner_ref(dep)],
                 },
                 "spec": {
                     "replicas": desired,
@@ -387,15 +502,16 @@ class KubeApiServer:
         for other in owned:
             if other is not rs:
                 other["spec"]["replicas"] = 0
+                self._sync_pods(other, [], other["spec"]["template"], crash=False)
                 other["status"] = {"replicas": 0, "readyReplicas": 0, "availableReplicas": 0}
-                self._sync_pods(other, 0, crash=False)
-        crash = any("crash" in (c.get("image") or "") for c in template.get("spec", {}).get("containers") or [])
+        crash = _crashes(template)
         if rs["spec"]["replicas"] != desired or rs.get("status") is None:
             verb = "up" if desired >= rs["spec"].get("replicas", 0) else "down"
             self._event(dep, "Normal", "ScalingReplicaSet", f"Scaled {verb} replica set {rs_key[3]} to {desired}")
         rs["spec"]["replicas"] = desired
-        ready = 0 if crash else desired
-        self._sync_pods(rs, desired, crash=crash)
+        keep = [p["metadata"]["name"] for p in self._owned("pods", rs)][:desired]
+        names = keep + [f"{rs_key[3]}-{uuid.uuid4().hex[:5]}" for _ in range(desired - len(keep))]
+        ready = self._sync_pods(rs, names, rs["spec"]["template"], crash=crash)
         rs["status"] = {
             "replicas": desired,
             "readyReplicas": ready,
@@ -411,25 +527,182 @@ class KubeApiServer:
             "lastUpdateTime": _now(),
             "lastTransitionTime": _now(),
         }
-        available = {
-            "type": "Available",
-            "status": "True" if ready >= desired else "False",
-            "reason": "MinimumReplicasAvailable" if ready >= desired else "MinimumReplicasUnavailable",
-            "message": "Deployment has minimum availability."
-            if ready >= desired
-            else "Deployment does not have minimum availability.",
-            "lastUpdateTime": _now(),
-            "lastTransitionTime": _now(),
-        }
         dep["status"] = {
             "observedGeneration": meta.get("generation", 1),
             "replicas": desired,
             "updatedReplicas": desired,
             "readyReplicas": ready,
             "availableReplicas": ready,
-            "unavailableReplicas": desired - ready,
-            "conditions": [available, progressing],
+            "conditions": [_available(ready, desired), progressing],
         }
+        if desired - ready:
+            dep["status"]["unavailableReplicas"] = desired - ready
+
+    def _reconcile_statefulset(self, sts: dict[str, Any]) -> None:
+        """Pods NAME-0..N-1 with a stable name; a template change replaces every pod (ControllerRevisions are
+        not modelled: the revision is the status' currentRevision/updateRevision)."""
+        meta, spec = sts["metadata"], sts.setdefault("spec", {})
+        spec.setdefault("updateStrategy", {"type": "RollingUpdate"})
+        template = spec.get("template") or {}
+        revision = f"{meta['name']}-{_digest(template)}"
+        desired = int(spec.get("replicas", 1))
+        ready = self._sync_pods(
+            sts, [f"{meta['name']}-{i}" for i in range(desired)], template, crash=_crashes(template), revision=revision
+        )
+        sts["status"] = {
+            "observedGeneration": meta.get("generation", 1),
+            "replicas": desired,
+            "readyReplicas": ready,
+            "availableReplicas": ready,
+            "currentReplicas": desired,
+            "updatedReplicas": desired,
+            "currentRevision": revision,
+            "updateRevision": revision,
+        }
+
+    def _reconcile_daemonset(self, ds: dict[str, Any]) -> None:
+        """One pod per Ready node; DaemonSet pods tolerate cordoned nodes, as the real controller's do."""
+        meta = ds["metadata"]
+        template = (ds.get("spec") or {}).get("template") or {}
+        revision = _digest(template)
+        nodes = sorted(
+            n["metadata"]["name"]
+            for n in self._objects("nodes")
+            if any(c.get("type") == "Ready" and c.get("status") == "True" for c in n["status"]["conditions"])
+        )
+        on_node = {(p.get("spec") or {}).get("nodeName"): p["metadata"]["name"] for p in self._owned("pods", ds)}
+        names = [on_node.get(node) or f"{meta['name']}-{uuid.uuid4().hex[:5]}" for node in nodes]
+        ready = self._sync_pods(
+            ds, names, template, crash=_crashes(template), revision=revision, nodes=dict(zip(names, nodes, strict=True))
+        )
+        total = len(nodes)
+        ds["status"] = {
+            "observedGeneration": meta.get("generation", 1),
+            "desiredNumberScheduled": total,
+            "currentNumberScheduled": total,
+            "updatedNumberScheduled": total,
+            "numberReady": ready,
+            "numberAvailable": ready,
+            "numberMisscheduled": 0,
+        }
+        if total - ready:
+            ds["status"]["numberUnavailable"] = total - ready
+
+    def _sync_pods(
+        self,
+        owner: dict[str, Any],
+        names: list[str],
+        template: dict[str, Any],
+        *,
+        crash: bool,
+        revision: str | None = None,
+        nodes: dict[str, str] | None = None,
+    ) -> int:
+        """Make the owner's pods exactly `names` (replacing those of another revision); return how many are
+        ready."""
+        ns = owner["metadata"]["namespace"]
+        wanted = set(names)
+        for pod in self._owned("pods", owner):
+            stale = revision is not None and pod["metadata"]["labels"].get("controller-revision-hash") != revision
+            if pod["metadata"]["name"] not in wanted or stale:
+                del self.store.objects[("v1", "pods", ns, pod["metadata"]["name"])]
+        ready = 0
+        for pod_name in names:
+            key = ("v1", "pods", ns, pod_name)
+            if key not in self.store.objects:
+                self._create_pod(
+                    owner,
+                    pod_name,
+                    template,
+                    crash=crash,
+                    revision=revision,
+                    node=(nodes or {}).get(pod_name) if nodes is not None else self._pick_node(),
+                )
+            pod = self.store.objects[key]
+            ready += all(cs.get("ready") for cs in pod["status"].get("containerStatuses") or [{"ready": False}])
+        return ready
+
+    def _create_pod(
+        self,
+        owner: dict[str, Any],
+        pod_name: str,
+        template: dict[str, Any],
+        *,
+        crash: bool,
+        revision: str | None,
+        node: str | None,
+    ) -> None:
+        ns = owner["metadata"]["namespace"]
+        labels = dict((template.get("metadata") or {}).get("labels") or {})
+        if revision is not None:
+            labels["controller-revision-hash"] = revision
+        pod = {
+            "kind": "Pod",
+            "apiVersion": "v1",
+            "metadata": {
+                "name": pod_name,
+                "namespace": ns,
+                "uid": str(uuid.uuid4()),
+                "labels": labels,
+                "annotations": {_CRASH: "true"} if crash else {},
+                "creationTimestamp": _now(),
+                "resourceVersion": self.store.next_version(),
+                "ownerReferences": [_owner_ref(owner)],
+            },
+            "spec": copy.deepcopy(template.get("spec") or {}),
+            "status": {
+                "phase": "Pending",
+                "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}],
+            },
+        }
+        self.store.objects[("v1", "pods", ns, pod_name)] = pod
+        if owner["kind"] in ("StatefulSet", "DaemonSet"):
+            self._event(
+                owner,
+                "Normal",
+                "SuccessfulCreate",
+                f"create Pod {pod_name} in {owner['kind']} {owner['metadata']['name']} successful",
+            )
+        if node is None:
+            self._event(pod, "Warning", "FailedScheduling", "0 nodes are available: no schedulable node.")
+        else:
+            self._bind(pod, node, crash=crash)
+
+    def _bind(self, pod: dict[str, Any], node: str, *, crash: bool) -> None:
+        pod["spec"]["nodeName"] = node
+        waiting = {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s restarting failed container"}}
+        pod["status"] = {
+            "phase": "Running",
+            "hostIP": "10.0.0.1",
+            "containerStatuses": [
+                {
+                    "name": c.get("name"),
+                    "image": c.get("image"),
+                    # The typed client (CoreV1Api, used by k8s_drain) refuses a status without imageID.
+                    "imageID": f"{c.get('image')}@sha256:{hashlib.sha256(str(c.get('image')).encode()).hexdigest()}",
+                    "containerID": f"containerd://{uuid.uuid4().hex}",
+                    "started": not crash,
+                    "ready": not crash,
+                    "restartCount": 7 if crash else 0,
+                    "state": waiting if crash else {"running": {"startedAt": _now()}},
+                    "lastState": {"terminated": {"reason": "Error", "exitCode": 1}} if crash else {},
+                }
+                for c in pod["spec"].get("containers") or []
+            ],
+            "conditions": [
+                {"type": "PodScheduled", "status": "True"},
+                {"type": "Ready", "status": "False" if crash else "True"},
+            ],
+        }
+        pod["metadata"]["resourceVersion"] = self.store.next_version()
+        self._event(
+            pod,
+            "Normal",
+            "Scheduled",
+            f"Successfully assigned {pod['metadata']['namespace']}/{pod['metadata']['name']} to {node}",
+        )
+        if crash:
+            self._event(pod, "Warning", "BackOff", "Back-off restarting failed container")
 
     def _event(self, about: dict[str, Any], kind: str, reason: str, message: str) -> None:
         meta = about["metadata"]
@@ -459,65 +732,6 @@ class KubeApiServer:
             "lastTimestamp": _now(),
             "source": {"component": "shieldops-test-controller"},
         }
-
-    def _sync_pods(self, rs: dict[str, Any], count: int, *, crash: bool) -> None:
-        ns, rs_name = rs["metadata"]["namespace"], rs["metadata"]["name"]
-        pods = sorted(
-            k
-            for k, o in self.store.objects.items()
-            if k[1] == "pods"
-            and k[2] == ns
-            and any(r.get("uid") == rs["metadata"]["uid"] for r in o["metadata"].get("ownerReferences") or [])
-        )
-        for key in pods[count:]:
-            del self.store.objects[key]
-        for _ in range(len(pods), count):
-            pod_name = f"{rs_name}-{uuid.uuid4().hex[:5]}"
-            containers = rs["spec"]["template"].get("spec", {}).get("containers") or []
-            waiting = {
-                "waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s restarting failed container"}
-            }
-            statuses = [
-                {
-                    "name": c.get("name"),
-                    "image": c.get("image"),
-                    "ready": not crash,
-                    "restartCount": 7 if crash else 0,
-                    "state": waiting if crash else {"running": {"startedAt": _now()}},
-                    "lastState": {"terminated": {"reason": "Error", "exitCode": 1}} if crash else {},
-                }
-                for c in containers
-            ]
-            pod_key = ("v1", "pods", ns, pod_name)
-            self.store.objects[pod_key] = {
-                "kind": "Pod",
-                "apiVersion": "v1",
-                "metadata": {
-                    "name": pod_name,
-                    "namespace": ns,
-                    "uid": str(uuid.uuid4()),
-                    "labels": dict(rs["metadata"]["labels"]),
-                    "creationTimestamp": _now(),
-                    "resourceVersion": self.store.next_version(),
-                    "ownerReferences": [
-                        {
-                            "apiVersion": "apps/v1",
-                            "kind": "ReplicaSet",
-                            "name": rs_name,
-                            "uid": rs["metadata"]["uid"],
-                            "controller": True,
-                        }
-                    ],
-                },
-                "spec": copy.deepcopy(rs["spec"]["template"].get("spec") or {}),
-                "status": {
-                    "phase": "Running",
-                    "containerStatuses": statuses,
-                    "conditions": [{"type": "Ready", "status": "False" if crash else "True"}],
-                },
-            }
-            if crash:
-                self._event(self.store.objects[pod_key], "Warning", "BackOff", "Back-off restarting failed container")
 
     # -- HTTP --------------------------------------------------------------------------------------------------
 
@@ -733,7 +947,7 @@ class KubeApiServer:
             if method == "GET":
                 if query.get("watch"):
                     raise ApiError(405, "MethodNotAllowed", "watch is not supported by this test server")
-                return 200, self.list(
+                return 200, self.list_objects(
                     group, version, plural, namespace, query.get("labelSelector", ""), query.get("fieldSelector", "")
                 )
             if method == "POST":

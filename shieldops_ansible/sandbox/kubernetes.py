@@ -1,8 +1,9 @@
 """The Kubernetes part of the sandbox: the API test server over TLS, seeded, with ServiceAccount tokens and RBAC.
 
 Seeded: namespace `shop` with Deployments `web` (healthy, 2 replicas) and `checkout` (its image crashloops), a
-Ready node `node-1`. Tokens (as a kubelet would project them, one file each): `agent` bound to a ClusterRole that
-may operate workloads and nodes, `readonly` bound to one that may only read.
+StatefulSet `cache` (2 replicas), a DaemonSet `log-agent`, and two Ready nodes `node-1` and `node-2`. Tokens (as a
+kubelet would project them, one file each): `agent` bound to a ClusterRole that may operate workloads and nodes,
+`readonly` bound to one that may only read.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .kube_apiserver import KubeApiServer
+from .kube_apiserver import KubeApiServer, ready_node
 from .tls import make_ca_and_server_cert
 
 __all__ = ["start_kubernetes"]
@@ -31,16 +32,15 @@ _OPERATOR_RULES = [
 _READ_RULES = [{"apiGroups": ["", "apps"], "resources": ["*"], "verbs": ["get", "list", "watch"]}]
 
 
-def _deployment(name: str, image: str, replicas: int) -> dict[str, Any]:
+def _workload(name: str, image: str, replicas: int | None = None) -> dict[str, Any]:
     labels = {"app": name, "tier": "shop"}
-    return {
-        "metadata": {"name": name, "labels": labels},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": name, "image": image}]}},
-        },
+    spec: dict[str, Any] = {
+        "selector": {"matchLabels": {"app": name}},
+        "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": name, "image": image}]}},
     }
+    if replicas is not None:
+        spec["replicas"] = replicas
+    return {"metadata": {"name": name, "labels": labels}, "spec": spec}
 
 
 def serve(directory: Path) -> None:
@@ -59,31 +59,12 @@ def serve(directory: Path) -> None:
     )
     server.create("", "v1", "namespaces", None, {"metadata": {"name": "shop"}})
     server.create("", "v1", "namespaces", None, {"metadata": {"name": "shieldops"}})
-    server.create(
-        "",
-        "v1",
-        "nodes",
-        None,
-        {
-            "metadata": {"name": "node-1", "labels": {"kubernetes.io/hostname": "node-1"}},
-            "spec": {},
-            "status": {
-                "conditions": [
-                    {
-                        "type": "Ready",
-                        "status": "True",
-                        "reason": "KubeletReady",
-                        "message": "kubelet is posting ready status",
-                    },
-                    {"type": "MemoryPressure", "status": "False"},
-                    {"type": "DiskPressure", "status": "False"},
-                    {"type": "PIDPressure", "status": "False"},
-                ]
-            },
-        },
-    )
-    server.create("apps", "v1", "deployments", "shop", _deployment("web", "example/web:1.0", 2))
-    server.create("apps", "v1", "deployments", "shop", _deployment("checkout", "example/checkout-crash:2.1", 2))
+    for node in ("node-1", "node-2"):
+        server.create("", "v1", "nodes", None, ready_node(node))
+    server.create("apps", "v1", "deployments", "shop", _workload("web", "example/web:1.0", 2))
+    server.create("apps", "v1", "deployments", "shop", _workload("checkout", "example/checkout-crash:2.1", 2))
+    server.create("apps", "v1", "statefulsets", "shop", _workload("cache", "example/cache:7.2", 2))
+    server.create("apps", "v1", "daemonsets", "shop", _workload("log-agent", "example/log-agent:1.4"))
     for role, rules in (("shieldops-operator", _OPERATOR_RULES), ("shieldops-reader", _READ_RULES)):
         server.create(
             "rbac.authorization.k8s.io", "v1", "clusterroles", None, {"metadata": {"name": role}, "rules": rules}

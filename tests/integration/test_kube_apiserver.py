@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from shieldops_ansible.paths import project_dir
-from shieldops_ansible.sandbox.kube_apiserver import KubeApiServer
+from shieldops_ansible.sandbox.kube_apiserver import KubeApiServer, ready_node
 from shieldops_ansible.sandbox.tls import make_ca_and_server_cert
 
 pytestmark = pytest.mark.integration
@@ -33,6 +33,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[KubeApiS
         cert=str(cert),
         key=str(key),
     ).start()
+    server.create("", "v1", "nodes", None, ready_node("node-a"))
     try:
         yield server, ca
     finally:
@@ -155,9 +156,9 @@ def test_crud_scale_patch_and_rollback(cluster: tuple[KubeApiServer, Path], tmp_
     assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.25"
     assert dep["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
     assert dep["status"]["readyReplicas"] == 3
-    pods = server.list("", "v1", "pods", "default", "app=web")["items"]
+    pods = server.list_objects("", "v1", "pods", "default", "app=web")["items"]
     assert len(pods) == 3 and all(p["metadata"]["labels"]["pod-template-hash"] for p in pods)
-    replicasets = server.list("apps", "v1", "replicasets", "default")["items"]
+    replicasets = server.list_objects("apps", "v1", "replicasets", "default")["items"]
     assert sorted(rs["spec"]["replicas"] for rs in replicasets) == [0, 3]
 
 
@@ -187,7 +188,7 @@ def test_crashlooping_image_and_server_side_dry_run(cluster: tuple[KubeApiServer
     dep = server.get("apps", "v1", "deployments", "default", "bad")
     conditions = {c["type"]: c for c in dep["status"]["conditions"]}
     assert conditions["Progressing"]["reason"] == "ProgressDeadlineExceeded" and dep["status"]["readyReplicas"] == 0
-    pod = server.list("", "v1", "pods", "default", "app=bad")["items"][0]
+    pod = server.list_objects("", "v1", "pods", "default", "app=bad")["items"][0]
     assert pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "CrashLoopBackOff"
     before = server.get("apps", "v1", "deployments", "default", "bad")
     server.patch(
@@ -290,6 +291,65 @@ def test_events_and_field_selectors(cluster: tuple[KubeApiServer, Path], tmp_pat
         tmp_path,
     )
     assert proc.returncode == 0, proc.stdout[-3000:]
-    warnings = server.list("", "v1", "events", "default", fields="type=Warning,reason=BackOff")["items"]
+    warnings = server.list_objects("", "v1", "events", "default", fields="type=Warning,reason=BackOff")["items"]
     assert len(warnings) >= 2 and all(e["involvedObject"]["kind"] == "Pod" for e in warnings)
-    assert server.list("", "v1", "pods", "default", fields="metadata.name=nope")["items"] == []
+    assert server.list_objects("", "v1", "pods", "default", fields="metadata.name=nope")["items"] == []
+
+
+def _workload(kind: str, name: str, replicas: int | None) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "selector": {"matchLabels": {"app": name}},
+        "template": {
+            "metadata": {"labels": {"app": name}},
+            "spec": {"containers": [{"name": name, "image": f"example/{name}:1"}]},
+        },
+    }
+    if replicas is not None:
+        spec["replicas"] = replicas
+    return {
+        "api_version": "apps/v1",
+        "kind": kind,
+        "name": name,
+        "namespace": "infra",
+        "definition": {"metadata": {"labels": {"app": name}}, "spec": spec},
+        "wait": True,
+        "wait_timeout": 20,
+        "wait_sleep": 1,
+    }
+
+
+def test_statefulset_daemonset_and_a_drain_that_evicts(cluster: tuple[KubeApiServer, Path], tmp_path: Path) -> None:
+    """kubernetes.core's own readiness checks (wait: true) pass for the StatefulSet and DaemonSet controllers,
+    and k8s_drain evicts the node's pods, which their controllers recreate on the other node."""
+    server, ca = cluster
+    server.create("", "v1", "nodes", None, ready_node("node-b"))
+    kubeconfig = _kubeconfig(server, ca, "admin-token", tmp_path / "kubeconfig")
+    tasks = [
+        {"kubernetes.core.k8s": {"api_version": "v1", "kind": "Namespace", "name": "infra"}},
+        {"kubernetes.core.k8s": _workload("StatefulSet", "cache", 2)},
+        {"kubernetes.core.k8s": _workload("DaemonSet", "agent", None)},
+        {"kubernetes.core.k8s": {**_workload("Deployment", "api", 2)}},
+        {
+            "kubernetes.core.k8s_drain": {
+                "name": "node-a",
+                "delete_options": {"ignore_daemonsets": True, "wait_timeout": 20, "wait_sleep": 1},
+            },
+            "register": "drained",
+        },
+    ]
+    proc = _play(kubeconfig, tasks, tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    pods = server.list_objects("", "v1", "pods", "infra")["items"]
+    names = sorted(p["metadata"]["name"] for p in pods)
+    assert [n for n in names if n.startswith("cache-")] == ["cache-0", "cache-1"]
+    nodes_of = {p["metadata"]["name"]: p["spec"]["nodeName"] for p in pods}
+    # After the drain only DaemonSet pods remain on node-a; everything else was rescheduled onto node-b.
+    on_a = [n for n, node in nodes_of.items() if node == "node-a"]
+    assert len(on_a) == 1 and on_a[0].startswith("agent-")
+    assert sum(1 for n in names if n.startswith("agent-")) == 2
+    assert all(nodes_of[n] == "node-b" for n in names if not n.startswith("agent-"))
+    assert server.get("", "v1", "nodes", None, "node-a")["spec"]["unschedulable"] is True
+    sts = server.get("apps", "v1", "statefulsets", "infra", "cache")
+    assert sts["status"]["readyReplicas"] == 2 and sts["status"]["updateRevision"].startswith("cache-")
+    scheduled = server.list_objects("", "v1", "events", "infra", fields="reason=Scheduled")["items"]
+    assert any("to node-b" in e["message"] for e in scheduled)

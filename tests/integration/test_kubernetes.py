@@ -34,7 +34,9 @@ async def test_list_every_type_with_filters(kube: InfraConnector) -> None:
     services = {r.id: r for r in await kube.list_resources("service", {})}
     assert services["deployment/shop/web"].state == "running" and services["deployment/shop/web"].capacity == 2
     assert services["deployment/shop/checkout"].state == "failed"
-    assert [r.id for r in await kube.list_resources("instance", {})] == ["node/node-1"]
+    assert services["statefulset/shop/cache"].state == "running" and services["statefulset/shop/cache"].capacity == 2
+    assert services["daemonset/shop/log-agent"].state == "running"
+    assert [r.id for r in await kube.list_resources("instance", {})] == ["node/node-1", "node/node-2"]
     assert [r.id for r in await kube.list_resources("cluster", {})] == ["cluster/sandbox"]
     assert [r.name for r in await kube.list_resources("service", {"tags": {"app": "web"}, "namespace": "shop"})] == [
         "web"
@@ -50,6 +52,10 @@ async def test_health(kube: InfraConnector) -> None:
     bad = await kube.get_health("deployment/shop/checkout")
     assert bad.status == "unhealthy" and "CrashLoopBackOff" in " ".join(c.message for c in bad.checks)
     assert any(c.name == "rollout" for c in bad.checks) and bad.metrics["restarts"] > 0
+    cache = await kube.get_health("statefulset/shop/cache")
+    assert cache.status == "healthy" and cache.metrics["ready"] == 2
+    agents = await kube.get_health("daemonset/shop/log-agent")
+    assert agents.status == "healthy" and agents.metrics["desired"] == 2
     assert (await kube.get_health("node/node-1")).status == "healthy"
     assert (await kube.get_health("cluster/sandbox")).status == "healthy"
     with pytest.raises(ResourceNotFound):
@@ -61,12 +67,19 @@ async def test_workload_actions(kube: InfraConnector, sandbox: Sandbox) -> None:
     dry = await kube.execute_action(
         Action(type="scale", resource_id="deployment/shop/web", parameters={"replicas": 4}, dry_run=True)
     )
-    assert dry.status == "dry_run" and dry.diff == {"before": {"replicas": 2}, "after": {"replicas": 4}}
+    # The diff is the API server's answer to the patch sent with dryRun=All; nothing changed.
+    assert dry.status == "dry_run" and dry.details["server_side_dry_run"] is True
+    assert dry.diff == {"before": {"spec": {"replicas": 2}}, "after": {"spec": {"replicas": 4}}}
     assert client.deployment("shop", "web")["spec"]["replicas"] == 2
+    dry_restart = await kube.execute_action(Action(type="restart", resource_id="deployment/shop/web", dry_run=True))
+    restarted_at = dry_restart.diff["after"]["spec"]["template"]["metadata"]["annotations"]
+    assert "kubectl.kubernetes.io/restartedAt" in restarted_at
+    assert "annotations" not in client.deployment("shop", "web")["spec"]["template"]["metadata"]
     scaled = await kube.execute_action(
         Action(type="scale", resource_id="deployment/shop/web", parameters={"replicas": 4})
     )
     assert scaled.success and scaled.snapshot_id and client.deployment("shop", "web")["spec"]["replicas"] == 4
+    assert scaled.diff == {"before": {"spec": {"replicas": 2}}, "after": {"spec": {"replicas": 4}}}
     generation = client.deployment("shop", "web")["metadata"]["generation"]
     restarted = await kube.execute_action(Action(type="restart", resource_id="deployment/shop/web"))
     dep = client.deployment("shop", "web")
@@ -76,12 +89,24 @@ async def test_workload_actions(kube: InfraConnector, sandbox: Sandbox) -> None:
     assert stop.success and client.deployment("shop", "web")["spec"]["replicas"] == 0
     start = await kube.execute_action(Action(type="start", resource_id="deployment/shop/web"))
     assert start.success and client.deployment("shop", "web")["spec"]["replicas"] == 4
+    sts = await kube.execute_action(
+        Action(type="scale", resource_id="statefulset/shop/cache", parameters={"replicas": 3})
+    )
+    pods = client.request("GET", "/api/v1/namespaces/shop/pods?labelSelector=app%3Dcache")["items"]
+    assert sts.success and sorted(p["metadata"]["name"] for p in pods) == ["cache-0", "cache-1", "cache-2"]
+    ds = await kube.execute_action(Action(type="restart", resource_id="daemonset/shop/log-agent"))
+    assert ds.success and "kubectl.kubernetes.io/restartedAt" in str(ds.diff["after"])
     with pytest.raises(ActionNotSupported):
         await kube.execute_action(Action(type="kubernetes_drain", resource_id="deployment/shop/web"))
 
 
-async def test_node_cordon_uncordon(kube: InfraConnector, sandbox: Sandbox) -> None:
+async def test_node_cordon_drain_and_rollback(kube: InfraConnector, sandbox: Sandbox) -> None:
     client = sandbox.kube()
+
+    def pods_on(node: str) -> list[str]:
+        pods = client.request("GET", f"/api/v1/pods?fieldSelector=spec.nodeName%3D{node}")["items"]
+        return sorted(f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in pods)
+
     cordon = await kube.execute_action(Action(type="kubernetes_cordon", resource_id="node/node-1"))
     assert cordon.success and client.request("GET", "/api/v1/nodes/node-1")["spec"]["unschedulable"] is True
     assert (await kube.get_health("node/node-1")).status == "degraded"
@@ -89,6 +114,43 @@ async def test_node_cordon_uncordon(kube: InfraConnector, sandbox: Sandbox) -> N
     assert cordon.snapshot_id
     await kube.rollback(cordon.snapshot_id)
     assert not client.request("GET", "/api/v1/nodes/node-1")["spec"].get("unschedulable")
+
+    before = pods_on("node-1")
+    movable = [p for p in before if "/log-agent-" not in p]
+    assert movable, before
+    preview = await kube.execute_action(Action(type="kubernetes_drain", resource_id="node/node-1", dry_run=True))
+    assert preview.status == "dry_run" and preview.details["evicted_pods"] == movable
+    assert preview.diff["after"] == {"spec": {"unschedulable": True}}
+    assert pods_on("node-1") == before and not client.request("GET", "/api/v1/nodes/node-1")["spec"].get(
+        "unschedulable"
+    )
+
+    drained = await kube.execute_action(Action(type="kubernetes_drain", resource_id="node/node-1"))
+    assert drained.success and drained.details["evicted_pods"] == movable
+    left = pods_on("node-1")
+    assert len(left) == 1 and "/log-agent-" in left[0]  # DaemonSet pods stay, as with --ignore-daemonsets
+    assert (await kube.get_health("deployment/shop/web")).status == "healthy"  # rescheduled onto node-2
+    await kube.rollback(drained.snapshot_id or "")
+    assert not client.request("GET", "/api/v1/nodes/node-1")["spec"].get("unschedulable")
+
+
+async def test_statefulset_rollback_waits_for_the_rollout(kube: InfraConnector, sandbox: Sandbox) -> None:
+    client = sandbox.kube()
+    snapshot = await kube.create_snapshot("statefulset/shop/cache")
+    assert snapshot.handles["revision"].startswith("cache-")
+    client.request(
+        "PATCH",
+        "/apis/apps/v1/namespaces/shop/statefulsets/cache",
+        {"spec": {"template": {"spec": {"containers": [{"name": "cache", "image": "example/cache-crash:8"}]}}}},
+        "application/strategic-merge-patch+json",
+    )
+    assert (await kube.get_health("statefulset/shop/cache")).status == "unhealthy"
+    result = await kube.rollback(snapshot.id)
+    assert result.success and "rollout complete" in result.message
+    sts = client.request("GET", "/apis/apps/v1/namespaces/shop/statefulsets/cache")
+    assert sts["spec"]["template"]["spec"]["containers"][0]["image"] == "example/cache:7.2"
+    assert sts["status"]["updateRevision"] == snapshot.handles["revision"]
+    assert (await kube.get_health("statefulset/shop/cache")).status == "healthy"
 
 
 async def test_rollback_after_an_image_change(kube: InfraConnector, sandbox: Sandbox) -> None:
@@ -107,7 +169,8 @@ async def test_rollback_after_an_image_change(kube: InfraConnector, sandbox: San
         "example/checkout:3.0"
     )
     result = rollback_in_new_process(sandbox, "kubernetes", snapshot.id)
-    assert result["success"]
+    # The snapshot was of the crashlooping template: restored faithfully, and the rollout reported as failed.
+    assert result["success"] and "rollout failed" in result["message"]
     after = client.deployment("shop", "checkout")
     assert after["spec"]["template"]["spec"]["containers"][0]["image"] == "example/checkout-crash:2.1"
     assert int(after["metadata"]["annotations"]["deployment.kubernetes.io/revision"]) > int(
@@ -172,7 +235,7 @@ async def test_kubeconfig_and_context_way_in(sandbox: Sandbox, tmp_path: Path) -
         )
     )
     async with connect("k8s", config=config) as conn:
-        assert [r.id for r in await conn.list_resources("instance", {})] == ["node/node-1"]
+        assert [r.id for r in await conn.list_resources("instance", {})] == ["node/node-1", "node/node-2"]
 
 
 async def test_the_token_never_reaches_disk(sandbox: Sandbox, tmp_path: Path) -> None:

@@ -191,6 +191,80 @@ def kube_owned_names(obj, replicasets, pods):
         [p["metadata"]["name"] for p in owned_pods]
 
 
+def _diff(before, after):
+    """(before, after) holding only what differs; lists are compared whole, as a patch replaces them."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        old, new = {}, {}
+        for key in sorted(set(before) | set(after)):
+            if key not in after:
+                old[key] = before[key]
+            elif key not in before:
+                new[key] = after[key]
+            else:
+                sub = _diff(before[key], after[key])
+                if sub is not None:
+                    # A side that only gained or lost keys below here shows nothing rather than `{}`.
+                    if sub[0] != {}:
+                        old[key] = sub[0]
+                    if sub[1] != {}:
+                        new[key] = sub[1]
+        return (old, new) if old or new else None
+    return None if before == after else (before, after)
+
+
+def kube_diff(before, after):
+    """What a change does to an object's manifest (spec, labels, annotations), as {before, after}: `after` is
+    the server's answer, from a server-side dry run or from the change itself."""
+    found = _diff(kube_manifest(before or {}), kube_manifest(after or {}))
+    return {"before": found[0], "after": found[1]} if found else {"before": {}, "after": {}}
+
+
+def kube_revision(obj):
+    """The rollout revision: a Deployment's revision annotation, a StatefulSet's or DaemonSet's current
+    controller revision (the generation where the status carries none)."""
+    meta, status = obj.get("metadata") or {}, obj.get("status") or {}
+    return (meta.get("annotations") or {}).get("deployment.kubernetes.io/revision") or \
+        status.get("currentRevision") or status.get("updateRevision") or \
+        (str(meta["generation"]) if meta.get("generation") is not None else None)
+
+
+def kube_rollout_state(obj):
+    """`kubectl rollout status` in one word: complete, failed (the Deployment's progress deadline passed) or
+    progressing."""
+    kind = obj.get("kind")
+    meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+    if (status.get("observedGeneration") or 0) < (meta.get("generation") or 0):
+        return "progressing"
+    if kind == "DaemonSet":
+        desired = status.get("desiredNumberScheduled") or 0
+        done = (status.get("updatedNumberScheduled") or 0) >= desired and \
+            (status.get("numberAvailable") or 0) >= desired
+        return "complete" if done else "progressing"
+    conditions = {c.get("type"): c for c in status.get("conditions") or []}
+    if (conditions.get("Progressing") or {}).get("reason") == "ProgressDeadlineExceeded":
+        return "failed"
+    desired = spec.get("replicas", 1)
+    if kind == "StatefulSet" and status.get("updateRevision") != status.get("currentRevision"):
+        return "progressing"
+    done = (status.get("updatedReplicas") or 0) >= desired and \
+        (status.get("availableReplicas", status.get("readyReplicas")) or 0) >= desired and \
+        (status.get("replicas") or 0) <= desired
+    return "complete" if done else "progressing"
+
+
+def kube_evictable(pods):
+    """Names of the pods a drain evicts: everything but DaemonSet pods and mirror pods."""
+    out = []
+    for pod in pods or []:
+        meta = pod["metadata"]
+        if "kubernetes.io/config.mirror" in (meta.get("annotations") or {}):
+            continue
+        if any(r.get("kind") == "DaemonSet" for r in meta.get("ownerReferences") or []):
+            continue
+        out.append("%s/%s" % (meta["namespace"], meta["name"]))
+    return sorted(out)
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -205,4 +279,8 @@ class FilterModule(object):
             "kube_manifest": kube_manifest,
             "kube_label_term": kube_label_term,
             "kube_owned_names": kube_owned_names,
+            "kube_diff": kube_diff,
+            "kube_revision": kube_revision,
+            "kube_rollout_state": kube_rollout_state,
+            "kube_evictable": kube_evictable,
         }
