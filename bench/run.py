@@ -2,7 +2,8 @@
 
 The baseline is what DESIGN.md measured as "naive": one ``ansible_runner.run`` per call of a minimal playbook that
 calls the same upstream module (no facade, no role, no normalisation). Each engine row reports median and P95 and
-its ratio to the baseline of its kind (AWS read, AWS write, Linux read). Results go to ``bench/results.json``.
+its ratio to the baseline of its kind (AWS read, AWS write, Linux read, Kubernetes read). Results go to
+``bench/results.json``.
 
     make bench                # or: .venv/bin/python bench/run.py --reads 10 --writes 4
 """
@@ -45,6 +46,12 @@ BASELINE_LINUX_READ = """
   tasks:
     - ansible.builtin.setup:
         gather_subset: [min]
+"""
+BASELINE_KUBE_READ = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - kubernetes.core.k8s_info: {api_version: apps/v1, kind: Deployment, namespace: shop, name: web}
 """
 BASELINE_WRITE = """
 - hosts: localhost
@@ -126,6 +133,10 @@ async def main() -> None:
             "base": linux_base,
             **_summary(_baseline(BASELINE_LINUX_READ, "", linux_env, args.reads, inventory=inventory)),
         }
+        kube_cfg = load_config(config).environment("kubernetes")
+        kube_env = {**base_env, **await kube_cfg.provider.credentials_env(kube_cfg.settings)}
+        kube_base = "kubernetes baseline read (k8s_info)"
+        rows[kube_base] = {"base": kube_base, **_summary(_baseline(BASELINE_KUBE_READ, "", kube_env, args.reads))}
         async with connect("aws", config=config) as conn:
             reads: dict[str, Callable[[], Awaitable[Any]]] = {
                 "get_health ec2_instance": lambda: conn.get_health(web1),
@@ -162,6 +173,22 @@ async def main() -> None:
                     "base": linux_base,
                     **_summary(await _measure(args.reads, call)),
                 }
+        async with connect("kubernetes", config=config) as conn:
+            web = "deployment/shop/web"
+            kube_reads: dict[str, Callable[[], Awaitable[Any]]] = {
+                "get_health deployment": lambda: conn.get_health(web),
+                "list_resources service": lambda: conn.list_resources("service", {}),
+                "get_events deployment": lambda: conn.get_events(web, TimeRange.last(minutes=60)),
+                "execute_action dry_run scale": lambda: conn.execute_action(
+                    Action(type="scale", resource_id=web, parameters={"replicas": 3}, dry_run=True)
+                ),
+                "create_snapshot deployment": lambda: conn.create_snapshot(web),
+            }
+            for name, call in kube_reads.items():
+                rows[f"kubernetes runner engine {name}"] = {
+                    "base": kube_base,
+                    **_summary(await _measure(args.reads, call)),
+                }
         for row in rows.values():
             ref = rows[row["base"]]
             row["median_vs_baseline"] = round(row["median_ms"] / ref["median_ms"], 2)
@@ -169,7 +196,8 @@ async def main() -> None:
         report = {
             "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-            "backend": "sandbox: moto server on loopback; sshd hosts in network namespaces",
+            "backend": "sandbox: moto server on loopback; sshd hosts in network namespaces; "
+            "Kubernetes API test server over TLS",
             "rows": rows,
         }
         RESULTS.write_text(json.dumps(report, indent=2) + "\n")
