@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from .config import Config, Environment, load_config
 from .engines.base import Engine, EventCallback, RunRequest, RunResult
 from .engines.runner import RunnerEngine
+from .engines.warm import WarmEngine
 from .errors import BackendUnavailable, InvalidRequest, error_for_kind, quote_untrusted
 from .models import Action, ActionResult, Event, HealthStatus, Resource, RollbackResult, Snapshot, TimeRange
 from .snapshots import SnapshotStore
@@ -75,7 +76,7 @@ class InfraConnector:
         self.config = config
         self.environment = environment
         self.approver = approver
-        self._engine: Engine = engine or RunnerEngine()
+        self._engine: Engine = engine or _engine_named(environment.settings.engine)
         self._owns_engine = engine is None
         self._on_event = on_event
         self._snapshots = SnapshotStore(config.state_dir)
@@ -263,6 +264,10 @@ class InfraConnector:
                 f"{operation} on {self.name} produced no result after {time.monotonic() - started:.1f} s: {detail}"
             )
         return run.result
+
+
+def _engine_named(name: str) -> Engine:
+    return RunnerEngine() if name == "runner" else WarmEngine()
 
 
 def _coerce_action(action: Any) -> Action:

@@ -25,6 +25,8 @@ class RunRequest:
     inventories: tuple[str, ...] = ()
     timeout_s: float | None = 600.0
     on_event: EventCallback | None = None
+    # Another playbook than the operation's (tests and tools; the facade always runs playbooks/<operation>.yml).
+    playbook: str | None = None
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,7 @@ class RunnerEngine:
             runner = ansible_runner.interface.init_runner(
                 private_data_dir=str(data_dir),
                 project_dir=str(project_dir()),
-                playbook=str(playbook_path(request.operation)),
+                playbook=request.playbook or str(playbook_path(request.operation)),
                 inventory=[str(project_dir() / "inventories" / "localhost" / "hosts.yml"), *request.inventories],
                 cmdline=cmdline,
                 quiet=True,

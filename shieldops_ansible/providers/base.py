@@ -30,7 +30,7 @@ class EnvironmentSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     provider: str
-    engine: Literal["runner"] = "runner"
+    engine: Literal["warm", "runner"] = "warm"
 
     def role_settings(self) -> dict[str, Any]:
         """Non-secret settings handed to the role as ``shieldops_settings``."""

@@ -60,6 +60,9 @@ def test_connect_unknown_environment(tmp_path: Path) -> None:
         connect("staging", config=write(tmp_path, GOOD))
 
 
-def test_engine_warm_not_yet_available(tmp_path: Path) -> None:
+def test_engine_defaults_to_warm_and_is_checked(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, GOOD)).environment("prod-aws").settings.engine == "warm"
+    runner = load_config(write(tmp_path, GOOD.replace("region:", "engine: runner, region:")))
+    assert runner.environment("prod-aws").settings.engine == "runner"
     with pytest.raises(ConfigError, match="engine"):
-        load_config(write(tmp_path, GOOD.replace("region:", "engine: warm, region:")))
+        load_config(write(tmp_path, GOOD.replace("region:", "engine: turbo, region:")))

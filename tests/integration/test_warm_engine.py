@@ -1,0 +1,279 @@
+"""The warm engine against the runner engine and against itself: same results, isolated requests, no leaks.
+
+Everything runs the real path (engine -> playbook -> role -> upstream modules -> the sandbox's servers); the
+runner engine is the reference, as AWX would run the same playbooks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shieldops_ansible import Action, InfraConnector, TimeRange, connect
+from shieldops_ansible.config import load_config
+from shieldops_ansible.engines.base import RunRequest, RunResult
+from shieldops_ansible.engines.runner import RunnerEngine
+from shieldops_ansible.engines.warm import WarmEngine, WarmServer
+from shieldops_ansible.engines.warm.in_worker import ALLOWED_MODULES
+from tests.support import Sandbox
+
+pytestmark = pytest.mark.integration
+
+PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
+
+
+@pytest.fixture(scope="module")
+def server() -> Any:
+    """A warm server of this module's own (the tests kill it on purpose)."""
+    own = WarmServer()
+    yield own
+    own.stop()
+
+
+def _health(h: Any) -> Any:
+    return (h.resource_id, h.status, sorted((c.name, c.status) for c in h.checks), sorted(h.metrics))
+
+
+def _resources(rs: list[Any]) -> Any:
+    return sorted((r.id, r.type, r.native_type, r.state, r.capacity, sorted(r.tags.items())) for r in rs)
+
+
+def _events(es: list[Any]) -> Any:
+    return sorted((e.id, e.type, e.severity) for e in es)
+
+
+def _dry_run(a: Any) -> Any:
+    return (a.status, a.success, a.changed, a.diff, a.snapshot_id)
+
+
+def _snapshot(s: Any, *, with_state: bool) -> Any:
+    return (s.resource_id, s.kind, s.provider, sorted(s.handles), s.state if with_state else sorted(s.state))
+
+
+Cases = dict[str, Callable[[InfraConnector], Awaitable[Any]]]
+
+
+def _cases(sandbox: Sandbox, provider: str, window: TimeRange) -> Cases:
+    if provider == "aws":
+        web1, api = sandbox.aws("instance/web-1"), sandbox.aws("service/api")
+        return {
+            "get_health": lambda c: c.get_health(web1),
+            "list_resources": lambda c: c.list_resources("instance", {}),
+            "get_events": lambda c: c.get_events(web1, window),
+            "execute_action": lambda c: c.execute_action(
+                Action(type="scale", resource_id=api, parameters={"replicas": 3}, dry_run=True)
+            ),
+            "create_snapshot": lambda c: c.create_snapshot(api),
+        }
+    if provider == "linux":
+        return {
+            "get_health": lambda c: c.get_health("service/web-1/web"),
+            "list_resources": lambda c: c.list_resources("service", {}),
+            "get_events": lambda c: c.get_events("service/web-2/worker", window),
+            "execute_action": lambda c: c.execute_action(
+                Action(type="restart", resource_id="service/web-1/web", dry_run=True)
+            ),
+            "create_snapshot": lambda c: c.create_snapshot("service/web-1/web"),
+        }
+    return {
+        "get_health": lambda c: c.get_health("deployment/shop/checkout"),
+        "list_resources": lambda c: c.list_resources("service", {}),
+        "get_events": lambda c: c.get_events("deployment/shop/checkout", window),
+        "execute_action": lambda c: c.execute_action(
+            Action(type="scale", resource_id="deployment/shop/web", parameters={"replicas": 5}, dry_run=True)
+        ),
+        "create_snapshot": lambda c: c.create_snapshot("deployment/shop/web"),
+    }
+
+
+_NORMALIZE: dict[str, Callable[[Any, str], Any]] = {
+    "get_health": lambda v, _p: _health(v),
+    "list_resources": lambda v, _p: _resources(v),
+    "get_events": lambda v, _p: _events(v),
+    "execute_action": lambda v, _p: _dry_run(v),
+    "create_snapshot": lambda v, p: _snapshot(v, with_state=p != "linux"),
+}
+
+
+@pytest.mark.parametrize("provider", ["aws", "linux", "kubernetes"])
+async def test_both_engines_give_the_same_results(sandbox: Sandbox, server: WarmServer, provider: str) -> None:
+    now = datetime.now(UTC)
+    window = TimeRange(start=now - timedelta(hours=2), end=now)
+    cases = _cases(sandbox, provider, window)
+    async with (
+        connect(provider, config=sandbox.config, engine=RunnerEngine()) as runner,
+        connect(provider, config=sandbox.config, engine=WarmEngine(server)) as warm,
+    ):
+        snapshots = {}
+        for operation, call in cases.items():
+            by_runner, by_warm = await call(runner), await call(warm)
+            assert _NORMALIZE[operation](by_warm, provider) == _NORMALIZE[operation](by_runner, provider), operation
+            if operation == "create_snapshot":
+                snapshots = {"runner": by_runner.id, "warm": by_warm.id}
+        # Rollback: each engine restores the snapshot the other took (the documents are the same format).
+        back_by_runner = await runner.rollback(snapshots["warm"])
+        back_by_warm = await warm.rollback(snapshots["runner"])
+    assert back_by_runner.success and back_by_warm.success
+    assert len(back_by_runner.restored) == len(back_by_warm.restored)
+
+
+async def _probe(engine: WarmEngine, **variables: Any) -> RunResult:
+    check = bool(variables.pop("check_mode", False))
+    timeout = float(variables.pop("timeout_s", 120))
+    return await engine.run(
+        RunRequest(
+            operation="probe",
+            variables=variables,
+            check_mode=check,
+            timeout_s=timeout,
+            playbook=str(PLAYBOOKS / "probe.yml"),
+        )
+    )
+
+
+async def test_check_mode_is_honoured_on_every_request(server: WarmServer, tmp_path: Path) -> None:
+    engine = WarmEngine(server)
+    for round_ in range(3):
+        checked = tmp_path / f"checked-{round_}"
+        real = tmp_path / f"real-{round_}"
+        dry = await _probe(engine, probe_value=f"c{round_}", probe_file=str(checked), check_mode=True)
+        assert dry.status == "successful" and dry.result and dry.result["check_mode"] is True
+        assert not checked.exists()
+        done = await _probe(engine, probe_value=f"r{round_}", probe_file=str(real))
+        assert done.result and done.result["check_mode"] is False
+        assert real.read_text() == f"r{round_}\n"
+
+
+async def test_extra_vars_and_facts_never_leak_between_requests(server: WarmServer) -> None:
+    engine = WarmEngine(server)
+    first = await _probe(engine, probe_value="first", probe_earlier="only-in-the-first")
+    assert first.result == {
+        "value_seen": "first",
+        "fact_seen": "first",
+        "earlier_value_seen": "only-in-the-first",
+        "check_mode": False,
+    }
+    second = await _probe(engine)
+    assert second.result == {"value_seen": None, "fact_seen": None, "earlier_value_seen": None, "check_mode": False}
+
+
+async def test_concurrent_requests_are_isolated(server: WarmServer) -> None:
+    engine = WarmEngine(server)
+    results = await asyncio.gather(*(_probe(engine, probe_value=f"v{i}") for i in range(8)))
+    assert [r.result and (r.result["value_seen"], r.result["fact_seen"]) for r in results] == [
+        (f"v{i}", f"v{i}") for i in range(8)
+    ]
+
+
+def _processes_with(marker: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if marker.encode() in (proc / "cmdline").read_bytes().replace(b"\0", b" "):
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+    return found
+
+
+async def test_a_hanging_request_is_killed_at_its_timeout_and_others_carry_on(server: WarmServer) -> None:
+    engine = WarmEngine(server)
+    marker = "3600.25"  # an unusual sleep, to find the run's processes by
+    hanging = asyncio.create_task(_probe(engine, probe_value="hang", probe_sleep=marker, timeout_s=4))
+    others = [await _probe(engine, probe_value=f"ok{i}") for i in range(3)]
+    hung = await hanging
+    assert hung.status == "timeout" and hung.result is None
+    assert [o.result and o.result["value_seen"] for o in others] == ["ok0", "ok1", "ok2"]
+    await asyncio.sleep(0.5)
+    assert _processes_with(f"sleep {marker}") == []
+    assert (await _probe(engine, probe_value="after")).result["value_seen"] == "after"  # type: ignore[index]
+
+
+async def test_a_dead_server_is_restarted_by_the_next_request(server: WarmServer) -> None:
+    engine = WarmEngine(server)
+    assert (await _probe(engine, probe_value="before")).status == "successful"
+    starts, pid = server.starts, server.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    await asyncio.sleep(0.2)
+    again = await _probe(engine, probe_value="after")
+    assert again.status == "successful" and again.result and again.result["value_seen"] == "after"
+    assert server.starts == starts + 1 and server.pid != pid
+
+
+def _volatile(value: Any) -> Any:
+    """Drop what differs between any two calls: timestamps, request ids, generated names, timings."""
+    drop = {
+        "invocation",
+        "ResponseMetadata",
+        "response_metadata",
+        "creationTimestamp",
+        "resourceVersion",
+        "atime",
+        "mtime",
+        "ctime",
+        "duration",
+        "start",
+        "end",
+        "delta",
+        "diff",
+    }
+    if isinstance(value, dict):
+        return {k: _volatile(v) for k, v in value.items() if k not in drop}
+    if isinstance(value, list):
+        return [_volatile(v) for v in value]
+    return value
+
+
+async def test_in_worker_execution_matches_normal_execution(
+    sandbox: Sandbox, server: WarmServer, tmp_path: Path
+) -> None:
+    """Every allow-listed module, run inside the task worker and as a normal module process: the same results."""
+    (tmp_path / "seed.txt").write_text("seed\n")
+    cfg = load_config(sandbox.config)
+    env: dict[str, str] = {}
+    for name in ("aws", "kubernetes"):
+        environment = cfg.environment(name)
+        env |= await environment.provider.credentials_env(environment.settings)
+    variables = {
+        "aws_endpoint": sandbox.aws_endpoint,
+        "instance_id": sandbox.aws("instance/web-1"),
+        "function_name": "thumbnailer",
+        "ecs_cluster": "sandbox",
+        "ecs_service": "api",
+        "work_dir": str(tmp_path),
+    }
+    engine = WarmEngine(server)
+    results, in_worker = {}, {}
+    for mode in ("1", "0"):
+        seen: list[str] = []
+
+        def on_event(event: Any, seen: list[str] = seen) -> None:
+            if event.get("event") == "shieldops_in_worker":
+                seen.append(event["event_data"]["module"])
+
+        run = await engine.run(
+            RunRequest(
+                operation="modules",
+                variables=variables,
+                secret_env=env | {"SHIELDOPS_WARM_IN_WORKER": mode},
+                playbook=str(PLAYBOOKS / "modules.yml"),
+                on_event=on_event,
+            )
+        )
+        assert run.status == "successful", run.failures
+        assert run.result is not None
+        results[mode], in_worker[mode] = run.result, seen
+    assert set(results["1"]) == ALLOWED_MODULES
+    # With the hook on every module ran in the worker (copy runs stat and copy); with it off, none did.
+    assert len(in_worker["1"]) >= len(ALLOWED_MODULES) and in_worker["0"] == []
+    for module in sorted(ALLOWED_MODULES):
+        assert _volatile(results["1"][module]) == _volatile(results["0"][module]), module
