@@ -1,11 +1,13 @@
-"""Latency of the six operations against the ansible-runner baseline, measured in one run on this machine.
+"""The benchmark of issue 5: warm engine, runner engine and the direct-SDK floor, interleaved, in one run.
 
-The baseline is what DESIGN.md measured as "naive": one ``ansible_runner.run`` per call of a minimal playbook that
-calls the same upstream module (no facade, no role, no normalisation). Each engine row reports median and P95 and
-its ratio to the baseline of its kind (AWS read, AWS write, Linux read, Kubernetes read). Results go to
-``bench/results.json``.
+    make bench                      # the full run (10,000 EC2 instances, RSS over 10,000 calls)
+    .venv/bin/python bench/run.py --rounds 10 --runner-rounds 3 --rss-calls 1000
 
-    make bench                # or: .venv/bin/python bench/run.py --reads 10 --writes 4
+It starts a sandbox of its own, then measures, for every provider and operation, one call of each path per round
+(warm, floor, and the runner engine for the first --runner-rounds rounds), so that all paths see the same
+machine load. Then: a naive ``ansible_runner.run`` baseline (DESIGN.md's reference), throughput of warm reads at
+concurrency 1/2/4/8, list_resources over 10,000 EC2 instances, and the warm server's RSS over many calls.
+Results: ``bench/results.json`` and ``bench/RESULTS.md``. Tests never assert on any of these times.
 """
 
 from __future__ import annotations
@@ -15,203 +17,449 @@ import asyncio
 import json
 import os
 import platform
+import shlex
 import shutil
+import ssl
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import ansible_runner
+import boto3
 
-from shieldops_ansible import Action, TimeRange, connect
+from shieldops_ansible import Action, InfraConnector, TimeRange, connect
 from shieldops_ansible.config import load_config
-from shieldops_ansible.paths import project_dir
+from shieldops_ansible.engines.runner import RunnerEngine
+from shieldops_ansible.engines.warm import WarmEngine, WarmServer
+from shieldops_ansible.engines.warm.engine import _children
 from shieldops_ansible.sandbox import manager
 
-RESULTS = Path(__file__).with_name("results.json")
-BASELINE_READ = """
+HERE = Path(__file__).resolve().parent
+Call = Callable[[], Awaitable[Any]]
+READ_TARGET_MS, ACTION_TARGET_MS = 150.0, 200.0
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, max(0, round(0.95 * len(ordered)) - 1))]
+    return {"n": len(samples), "median_ms": round(statistics.median(samples), 1), "p95_ms": round(p95, 1)}
+
+
+async def timed(call: Call) -> float:
+    started = time.perf_counter()
+    await call()
+    return (time.perf_counter() - started) * 1000
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def tree_rss_kib(pid: int) -> int:
+    tree, total, todo = _children(), 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            total += rss_kib(current)
+        except OSError:
+            continue
+        todo.extend(tree.get(current, []))
+    return total
+
+
+class Floors:
+    """The direct calls each provider's operation boils down to, with warm clients: the latency floor."""
+
+    def __init__(self, directory: Path, config: Path, creds: dict[str, dict[str, str]]) -> None:
+        cfg = load_config(config)
+        aws_settings = cfg.environment("aws").settings
+        self.ec2 = boto3.client(
+            "ec2",
+            region_name="us-east-1",
+            endpoint_url=getattr(aws_settings, "endpoint_url", None),
+            aws_access_key_id=creds["aws"]["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=creds["aws"]["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=creds["aws"]["AWS_SESSION_TOKEN"],
+        )
+        kube = directory / "kubernetes"
+        self.kube_url = f"https://127.0.0.1:{json.loads((kube / 'server.json').read_text())['port']}"
+        self.kube_token = (kube / "agent.token").read_text()
+        self.kube_tls = ssl.create_default_context(cafile=str(kube / "ca.pem"))
+        linux = creds["linux"]
+        self.ssh = [
+            "ssh",
+            *shlex.split(linux["ANSIBLE_SSH_COMMON_ARGS"]),
+            "-p",
+            "22",
+            f"root@{json.loads((directory / 'sandbox.json').read_text())['resources']['linux']['web-1']}",
+            "true",
+        ]
+        self.ssh_env = {**os.environ, "SSH_AUTH_SOCK": linux["SSH_AUTH_SOCK"]}
+
+    async def aws(self, instance_id: str) -> None:
+        await asyncio.to_thread(self.ec2.describe_instances, InstanceIds=[instance_id])
+
+    def _kube_get(self, path: str) -> None:
+        request = urllib.request.Request(self.kube_url + path, headers={"Authorization": f"Bearer {self.kube_token}"})
+        with urllib.request.urlopen(request, context=self.kube_tls, timeout=10) as response:
+            response.read()
+
+    async def kubernetes(self) -> None:
+        await asyncio.to_thread(self._kube_get, "/apis/apps/v1/namespaces/shop/deployments/web")
+
+    async def linux(self) -> None:
+        await asyncio.to_thread(subprocess.run, self.ssh, env=self.ssh_env, capture_output=True, check=True)
+
+
+def operations(conn: InfraConnector, provider: str, ids: dict[str, str]) -> dict[str, tuple[str, Call]]:
+    """name -> (kind, call); kind is "read" or "action" (the target that applies)."""
+    window = TimeRange(start=datetime.now(UTC) - timedelta(hours=1), end=datetime.now(UTC) + timedelta(hours=1))
+    if provider == "aws":
+        vm, svc = ids["instance"], ids["service"]
+        state = {"replicas": 2}
+
+        async def scale() -> None:
+            state["replicas"] = 3 if state["replicas"] == 2 else 2
+            await conn.execute_action(Action(type="scale", resource_id=svc, parameters=dict(state)))
+
+        return {
+            "get_health ec2_instance": ("read", lambda: conn.get_health(vm)),
+            "list_resources instance": ("read", lambda: conn.list_resources("instance", {})),
+            "get_events ec2_instance": ("read", lambda: conn.get_events(vm, window)),
+            "execute_action dry_run scale ecs": (
+                "read",
+                lambda: conn.execute_action(
+                    Action(type="scale", resource_id=svc, parameters={"replicas": 3}, dry_run=True)
+                ),
+            ),
+            "create_snapshot ecs_service": ("read", lambda: conn.create_snapshot(svc)),
+            "execute_action scale ecs (snapshot first)": ("action", scale),
+        }
+    if provider == "linux":
+        return {
+            "get_health service": ("read", lambda: conn.get_health("service/web-1/web")),
+            "list_resources service": ("read", lambda: conn.list_resources("service", {})),
+            "get_events service": ("read", lambda: conn.get_events("service/web-2/worker", window)),
+            "execute_action dry_run restart": (
+                "read",
+                lambda: conn.execute_action(Action(type="restart", resource_id="service/web-1/web", dry_run=True)),
+            ),
+            "create_snapshot service": ("read", lambda: conn.create_snapshot("service/web-1/web")),
+            "execute_action restart service (snapshot first)": (
+                "action",
+                lambda: conn.execute_action(Action(type="restart", resource_id="service/web-1/web")),
+            ),
+        }
+    state = {"replicas": 2}
+
+    async def kube_scale() -> None:
+        state["replicas"] = 3 if state["replicas"] == 2 else 2
+        await conn.execute_action(Action(type="scale", resource_id="deployment/shop/web", parameters=dict(state)))
+
+    return {
+        "get_health deployment": ("read", lambda: conn.get_health("deployment/shop/web")),
+        "list_resources service": ("read", lambda: conn.list_resources("service", {})),
+        "get_events deployment": ("read", lambda: conn.get_events("deployment/shop/checkout", window)),
+        "execute_action dry_run scale": (
+            "read",
+            lambda: conn.execute_action(
+                Action(type="scale", resource_id="deployment/shop/web", parameters={"replicas": 4}, dry_run=True)
+            ),
+        ),
+        "create_snapshot deployment": ("read", lambda: conn.create_snapshot("deployment/shop/web")),
+        "execute_action scale deployment (snapshot first)": ("action", kube_scale),
+    }
+
+
+NAIVE_READ = """
 - hosts: localhost
   gather_facts: false
   tasks:
     - amazon.aws.ec2_instance_info:
         instance_ids: ["{{ iid }}"]
 """
-BASELINE_LINUX_READ = """
-- hosts: web-1
-  gather_facts: false
-  tasks:
-    - ansible.builtin.setup:
-        gather_subset: [min]
-"""
-BASELINE_KUBE_READ = """
-- hosts: localhost
-  gather_facts: false
-  tasks:
-    - kubernetes.core.k8s_info: {api_version: apps/v1, kind: Deployment, namespace: shop, name: web}
-"""
-BASELINE_WRITE = """
-- hosts: localhost
-  gather_facts: false
-  tasks:
-    - amazon.aws.ec2_instance: {instance_ids: ["{{ iid }}"], state: stopped, wait: true}
-    - amazon.aws.ec2_instance: {instance_ids: ["{{ iid }}"], state: running, wait: true}
-"""
 
 
-def _summary(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, max(0, round(0.95 * len(ordered)) - 1))]
-    return {"n": len(samples), "median_ms": round(statistics.median(samples), 1), "p95_ms": round(p95, 1)}
+def naive_baseline(iid: str, env: dict[str, str], n: int) -> list[float]:
+    """DESIGN.md's reference: one ansible_runner.run of a one-module playbook per call."""
+    import ansible_runner
 
-
-async def _measure(n: int, call: Callable[[], Awaitable[Any]]) -> list[float]:
-    samples = []
-    for _ in range(n):
-        started = time.perf_counter()
-        await call()
-        samples.append((time.perf_counter() - started) * 1000)
-    return samples
-
-
-def _baseline(
-    playbook: str, iid: str, env: dict[str, str], n: int, inventory: str = "localhost ansible_connection=local"
-) -> list[float]:
     work = Path(tempfile.mkdtemp(prefix="shieldops-bench-"))
     try:
         (work / "project").mkdir()
-        (work / "project" / "play.yml").write_text(playbook)
+        (work / "project" / "play.yml").write_text(NAIVE_READ)
         samples = []
         for _ in range(n):
             started = time.perf_counter()
             run = ansible_runner.run(
                 private_data_dir=str(work),
                 playbook="play.yml",
-                inventory=inventory,
+                inventory="localhost ansible_connection=local",
                 extravars={"iid": iid, "ansible_python_interpreter": sys.executable},
                 envvars=env,
                 quiet=True,
             )
             samples.append((time.perf_counter() - started) * 1000)
             if run.rc != 0:
-                raise RuntimeError(f"baseline run failed: {run.status}: {run.stdout.read()[-2000:]}")
+                raise RuntimeError(f"baseline run failed: {run.status}")
         return samples
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
+async def throughput(conn: InfraConnector, call: Callable[[InfraConnector], Call], requests: int) -> dict[str, Any]:
+    rows = {}
+    for concurrency in (1, 2, 4, 8):
+        gate = asyncio.Semaphore(concurrency)
+        errors = 0
+
+        async def one(gate: asyncio.Semaphore = gate) -> None:
+            nonlocal errors
+            async with gate:
+                try:
+                    await call(conn)()
+                except Exception:  # counted, reported
+                    errors += 1
+
+        count = max(requests, concurrency * 3)
+        started = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(count)))
+        elapsed = time.perf_counter() - started
+        rows[str(concurrency)] = {"requests": count, "ops_per_s": round(count / elapsed, 2), "errors": errors}
+        print(f"  throughput c={concurrency}: {rows[str(concurrency)]}", flush=True)
+    return rows
+
+
+def seed_instances(config: Path, creds: dict[str, str], total: int) -> float:
+    settings = load_config(config).environment("aws").settings
+    ec2 = boto3.client(
+        "ec2",
+        region_name="us-east-1",
+        endpoint_url=getattr(settings, "endpoint_url", None),
+        aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=creds["AWS_SESSION_TOKEN"],
+    )
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    started = time.perf_counter()
+    have = sum(
+        len(r["Instances"]) for page in ec2.get_paginator("describe_instances").paginate() for r in page["Reservations"]
+    )
+    while have < total:
+        batch = min(1000, total - have)
+        ec2.run_instances(ImageId=image, MinCount=batch, MaxCount=batch, InstanceType="t3.micro")
+        have += batch
+    return time.perf_counter() - started
+
+
+async def big_listing(conn: InfraConnector, server: WarmServer) -> dict[str, Any]:
+    peak = {"kib": 0}
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            if server.pid:
+                peak["kib"] = max(peak["kib"], tree_rss_kib(server.pid))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    started = time.perf_counter()
+    found = await conn.list_resources("instance", {})
+    elapsed = (time.perf_counter() - started) * 1000
+    stop.set()
+    sampler.join()
+    return {"instances": len(found), "ms": round(elapsed, 1), "peak_tree_rss_mib": round(peak["kib"] / 1024, 1)}
+
+
+async def rss_over_calls(conn: InfraConnector, server: WarmServer, calls: int) -> dict[str, Any]:
+    gate = asyncio.Semaphore(4)
+    marks: list[dict[str, Any]] = []
+    done = 0
+
+    async def one() -> None:
+        nonlocal done
+        async with gate:
+            await conn.get_health("deployment/shop/web")
+            done += 1
+            if done % max(1, calls // 10) == 0 and server.pid:
+                marks.append(
+                    {
+                        "calls": done,
+                        "server_rss_mib": round(rss_kib(server.pid) / 1024, 1),
+                        "client_rss_mib": round(rss_kib(os.getpid()) / 1024, 1),
+                    }
+                )
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(calls)))
+    return {"calls": calls, "seconds": round(time.perf_counter() - started, 1), "marks": marks}
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in ("ansible-core", "ansible", "ansible-runner", "boto3", "botocore", "kubernetes", "moto"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "absent"
+    return out
+
+
+def write_results(report: dict[str, Any]) -> None:
+    (HERE / "results.json").write_text(json.dumps(report, indent=2) + "\n")
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Measured {report['measured_at']} by `bench/run.py` on {report['machine']['cpus']} CPUs "
+        f"({report['machine']['platform']}), sandbox backends (moto server, sshd hosts in network namespaces, the",
+        "Kubernetes API test server). Versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()) + ".",
+        "",
+        f"Rounds: {report['rounds']} warm and floor calls per operation, {report['runner_rounds']} runner calls, "
+        "interleaved (one call of each path per round). P95 of a small n is close to the maximum.",
+        "",
+        "| provider | operation | warm median / P95 ms | runner median / P95 ms | floor median / P95 ms "
+        "| runner / warm (median) | target P95 | met |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in report["operations"]:
+        w, r, f = row["warm"], row["runner"], row["floor"]
+        target = READ_TARGET_MS if row["kind"] == "read" else ACTION_TARGET_MS
+        lines.append(
+            f"| {row['provider']} | {row['operation']} | {w['median_ms']:.0f} / {w['p95_ms']:.0f} "
+            f"| {r['median_ms']:.0f} / {r['p95_ms']:.0f} | {f['median_ms']:.0f} / {f['p95_ms']:.0f} "
+            f"| {row['runner_over_warm']:.1f}x | {target:.0f} | {'yes' if w['p95_ms'] <= target else 'no'} |"
+        )
+    base = report["naive_baseline"]
+    lines += [
+        "",
+        f"Naive baseline (one `ansible_runner.run` of a one-task ec2_instance_info playbook): median "
+        f"{base['median_ms']:.0f} ms, P95 {base['p95_ms']:.0f} ms (n={base['n']}).",
+        "",
+        "Throughput of warm reads (Kubernetes get_health), ops/s by concurrency: "
+        + ", ".join(f"{c}: {v['ops_per_s']} ({v['errors']} errors)" for c, v in report["throughput"].items())
+        + ".",
+        "",
+        f"list_resources over {report['big_listing']['instances']} EC2 instances: "
+        f"{report['big_listing']['ms']:.0f} ms, "
+        f"peak RSS of the warm server's process tree {report['big_listing']['peak_tree_rss_mib']} MiB "
+        f"(seeding took {report['big_listing']['seed_s']:.0f} s).",
+        "",
+        f"RSS over {report['rss']['calls']} warm calls ({report['rss']['seconds']} s): "
+        + ", ".join(
+            f"{m['calls']}: server {m['server_rss_mib']} MiB / client {m['client_rss_mib']} MiB"
+            for m in report["rss"]["marks"]
+        )
+        + ".",
+        "",
+    ]
+    (HERE / "RESULTS.md").write_text("\n".join(lines))
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--reads", type=int, default=10)
-    parser.add_argument("--writes", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--runner-rounds", type=int, default=3)
+    parser.add_argument("--throughput-requests", type=int, default=16)
+    parser.add_argument("--instances", type=int, default=10_000)
+    parser.add_argument("--rss-calls", type=int, default=10_000)
     args = parser.parse_args()
     directory = Path(tempfile.mkdtemp(prefix="shieldops-bench-sandbox-"))
     config = manager.up(directory)
+    server = WarmServer()
     try:
-        state = json.loads((directory / "sandbox.json").read_text())["resources"]["aws"]
-        web1, api = state["instance/web-1"], state["service/api"]
-        env_cfg = load_config(config).environment("aws")
-        creds = await env_cfg.provider.credentials_env(env_cfg.settings)
-        # The naive baseline hands the credentials over as ansible-runner envvars (our engine never does).
-        base_env = {
-            **creds,
-            "ANSIBLE_CONFIG": str(project_dir() / "ansible.cfg"),
-            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+        resources = json.loads((directory / "sandbox.json").read_text())["resources"]["aws"]
+        cfg = load_config(config)
+        creds = {}
+        for name in ("aws", "linux", "kubernetes"):
+            env = cfg.environment(name)
+            creds[name] = await env.provider.credentials_env(env.settings)
+        floors = Floors(directory, config, creds)
+        ids = {"instance": resources["instance/web-1"], "service": resources["service/api"]}
+        floor_calls: dict[str, Call] = {
+            "aws": lambda: floors.aws(ids["instance"]),
+            "linux": floors.linux,
+            "kubernetes": floors.kubernetes,
         }
-        rows: dict[str, dict[str, Any]] = {}
-        read_base, write_base = "aws baseline read (ec2_instance_info)", "aws baseline write (stop+start)"
-        linux_base = "linux baseline read (setup over ssh)"
-        rows[read_base] = {"base": read_base, **_summary(_baseline(BASELINE_READ, web1, base_env, args.reads))}
-        rows[write_base] = {"base": write_base, **_summary(_baseline(BASELINE_WRITE, web1, base_env, args.writes))}
-        linux_cfg = load_config(config).environment("linux")
-        linux_env = {**base_env, **await linux_cfg.provider.credentials_env(linux_cfg.settings)}
-        inventory = str(directory / "linux" / "inventory.yml")
-        rows[linux_base] = {
-            "base": linux_base,
-            **_summary(_baseline(BASELINE_LINUX_READ, "", linux_env, args.reads, inventory=inventory)),
+        await asyncio.to_thread(server.start)
+        rows = []
+        for provider in ("aws", "linux", "kubernetes"):
+            async with (
+                connect(provider, config=config, engine=WarmEngine(server)) as warm,
+                connect(provider, config=config, engine=RunnerEngine()) as runner,
+            ):
+                warm_ops, runner_ops = operations(warm, provider, ids), operations(runner, provider, ids)
+                samples: dict[str, dict[str, list[float]]] = {
+                    op: {"warm": [], "runner": [], "floor": []} for op in warm_ops
+                }
+                for op in warm_ops:  # one untimed call each: connections and caches as in steady use
+                    await warm_ops[op][1]()
+                for round_ in range(args.rounds):
+                    for op, (_kind, call) in warm_ops.items():
+                        samples[op]["warm"].append(await timed(call))
+                        samples[op]["floor"].append(await timed(floor_calls[provider]))
+                        if round_ < args.runner_rounds:
+                            samples[op]["runner"].append(await timed(runner_ops[op][1]))
+                    print(f"{provider}: round {round_ + 1}/{args.rounds}", flush=True)
+                for op, (kind, _call) in warm_ops.items():
+                    w, r, f = (summary(samples[op][p]) for p in ("warm", "runner", "floor"))
+                    rows.append(
+                        {
+                            "provider": provider,
+                            "operation": op,
+                            "kind": kind,
+                            "warm": w,
+                            "runner": r,
+                            "floor": f,
+                            "runner_over_warm": round(r["median_ms"] / w["median_ms"], 1),
+                        }
+                    )
+                    print(f"  {op}: warm {w} runner {r} floor {f}", flush=True)
+        naive_env = {
+            **creds["aws"],
+            "AWS_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": str(getattr(cfg.environment("aws").settings, "endpoint_url", "")),
         }
-        kube_cfg = load_config(config).environment("kubernetes")
-        kube_env = {**base_env, **await kube_cfg.provider.credentials_env(kube_cfg.settings)}
-        kube_base = "kubernetes baseline read (k8s_info)"
-        rows[kube_base] = {"base": kube_base, **_summary(_baseline(BASELINE_KUBE_READ, "", kube_env, args.reads))}
-        async with connect("aws", config=config) as conn:
-            reads: dict[str, Callable[[], Awaitable[Any]]] = {
-                "get_health ec2_instance": lambda: conn.get_health(web1),
-                "list_resources instance": lambda: conn.list_resources("instance", {}),
-                "get_events ec2_instance": lambda: conn.get_events(web1, TimeRange.last(minutes=60)),
-                "execute_action dry_run scale": lambda: conn.execute_action(
-                    Action(type="scale", resource_id=api, parameters={"replicas": 3}, dry_run=True)
-                ),
-            }
-            for name, call in reads.items():
-                rows[f"aws runner engine {name}"] = {"base": read_base, **_summary(await _measure(args.reads, call))}
-
-            async def stop_start() -> None:
-                await conn.execute_action(Action(type="stop", resource_id=web1))
-                await conn.execute_action(Action(type="start", resource_id=web1))
-
-            rows["aws runner engine execute_action stop+start (with snapshot)"] = {
-                "base": write_base,
-                **_summary(await _measure(args.writes, stop_start)),
-            }
-            snapshot_ms = await _measure(args.writes, lambda: conn.create_snapshot(api))
-            rows["aws runner engine create_snapshot ecs_service"] = {"base": write_base, **_summary(snapshot_ms)}
-        async with connect("linux", config=config) as conn:
-            linux_reads: dict[str, Callable[[], Awaitable[Any]]] = {
-                "get_health host": lambda: conn.get_health("host/web-1"),
-                "get_health service": lambda: conn.get_health("service/web-1/web"),
-                "list_resources service": lambda: conn.list_resources("service", {}),
-                "execute_action dry_run restart service": lambda: conn.execute_action(
-                    Action(type="restart", resource_id="service/web-1/web", dry_run=True)
-                ),
-            }
-            for name, call in linux_reads.items():
-                rows[f"linux runner engine {name}"] = {
-                    "base": linux_base,
-                    **_summary(await _measure(args.reads, call)),
-                }
-        async with connect("kubernetes", config=config) as conn:
-            web = "deployment/shop/web"
-            kube_reads: dict[str, Callable[[], Awaitable[Any]]] = {
-                "get_health deployment": lambda: conn.get_health(web),
-                "list_resources service": lambda: conn.list_resources("service", {}),
-                "get_events deployment": lambda: conn.get_events(web, TimeRange.last(minutes=60)),
-                "execute_action dry_run scale": lambda: conn.execute_action(
-                    Action(type="scale", resource_id=web, parameters={"replicas": 3}, dry_run=True)
-                ),
-                "create_snapshot deployment": lambda: conn.create_snapshot(web),
-            }
-            for name, call in kube_reads.items():
-                rows[f"kubernetes runner engine {name}"] = {
-                    "base": kube_base,
-                    **_summary(await _measure(args.reads, call)),
-                }
-        for row in rows.values():
-            ref = rows[row["base"]]
-            row["median_vs_baseline"] = round(row["median_ms"] / ref["median_ms"], 2)
-            row["p95_vs_baseline"] = round(row["p95_ms"] / ref["p95_ms"], 2)
+        naive = summary(await asyncio.to_thread(naive_baseline, ids["instance"], naive_env, args.runner_rounds))
+        print(f"naive baseline: {naive}", flush=True)
+        async with connect("kubernetes", config=config, engine=WarmEngine(server)) as kube:
+            tput = await throughput(
+                kube, lambda c: lambda: c.get_health("deployment/shop/web"), args.throughput_requests
+            )
+            rss = await rss_over_calls(kube, server, args.rss_calls)
+            print(f"rss: {rss}", flush=True)
+        seed_s = await asyncio.to_thread(seed_instances, config, creds["aws"], args.instances)
+        async with connect("aws", config=config, engine=WarmEngine(server)) as aws:
+            big = await big_listing(aws, server)
+        big["seed_s"] = round(seed_s, 1)
+        print(f"big listing: {big}", flush=True)
         report = {
             "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-            "backend": "sandbox: moto server on loopback; sshd hosts in network namespaces; "
-            "Kubernetes API test server over TLS",
-            "rows": rows,
+            "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+            "versions": versions(),
+            "rounds": args.rounds,
+            "runner_rounds": args.runner_rounds,
+            "operations": rows,
+            "naive_baseline": naive,
+            "throughput": tput,
+            "big_listing": big,
+            "rss": rss,
         }
-        RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-        width = max(len(n) for n in rows)
-        print(
-            f"{'path'.ljust(width)}  {'n':>3}  {'median ms':>9}  {'p95 ms':>8}  {'x base med':>10}  {'x base p95':>10}"
-        )
-        for name, row in rows.items():
-            print(
-                f"{name.ljust(width)}  {row['n']:>3}  {row['median_ms']:>9.0f}  {row['p95_ms']:>8.0f}  "
-                f"{row['median_vs_baseline']:>10.2f}  {row['p95_vs_baseline']:>10.2f}"
-            )
-        print(f"written to {RESULTS}")
+        write_results(report)
+        print(f"written to {HERE / 'RESULTS.md'} and results.json")
     finally:
+        server.stop()
         manager.down(directory)
         shutil.rmtree(directory, ignore_errors=True)
 

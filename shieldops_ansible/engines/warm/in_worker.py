@@ -70,6 +70,18 @@ def _eligible(action: Any, module_name: str, wrap_async: bool) -> bool:
     return bool(found.resolved) and found.resolved_fqcn in ALLOWED_MODULES
 
 
+def _become_module_process() -> None:
+    """Undo what importing Ansible's controller did to module_utils: on the controller, warnings and deprecations
+    are displayed instead of returned with the result, and tracebacks follow the controller's settings."""
+    from ansible.module_utils import _internal
+    from ansible.module_utils._internal import _traceback
+
+    _internal.is_controller = False
+    _internal.import_controller_module = lambda _name: None
+    _internal.get_controller_serialize_map = dict
+    _traceback._is_traceback_enabled = _traceback._is_module_traceback_enabled
+
+
 def _run_payload(payload: bytes, path: str, env: dict[str, str]) -> dict[str, Any]:
     """Run an AnsiballZ payload in a forked child; return what Ansible's connection would: rc, stdout, stderr."""
     out_r, out_w = os.pipe()
@@ -92,6 +104,7 @@ def _run_payload(payload: bytes, path: str, env: dict[str, str]) -> dict[str, An
             sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8")
             sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8")
             os.environ.update(env)
+            _become_module_process()
             sys.argv = [path]  # the AnsiballZ wrapper reads a second argument as a debug command
             code = 0
             exec(compile(payload, path, "exec"), {"__name__": "__main__", "__file__": path})
