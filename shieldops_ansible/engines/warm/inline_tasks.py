@@ -59,7 +59,10 @@ def install() -> None:
             "play_context": play_context,
         }
         self._tqm.send_callback("v2_runner_on_start", host, task)
-        own_task = task.copy()  # TaskExecutor post-validates its task in place; a worker would work on a copy too
+        # TaskExecutor post-validates its task in place (a worker does that to its forked copy): run a copy. The
+        # parent blocks are only read, so the copy shares them, as the strategy's own result handling does.
+        own_task = task.copy(exclude_parent=True, exclude_tasks=True)
+        own_task._parent = task._parent
         with _task.TaskContext(own_task):
             executed = TaskExecutor(
                 host,
