@@ -1,4 +1,4 @@
-"""The ``shieldops-ansible`` command: the six operations, the sandbox, and the demo.
+"""The ``shieldops-ansible`` command: the six operations, the sandbox, the demo and the audit trail.
 
 Exit codes: 0 success, 1 a ShieldOpsError or a failed action, 2 bad usage.
 """
@@ -79,6 +79,11 @@ def _parser() -> argparse.ArgumentParser:
     sb.add_argument("--dir", default="sandbox", help="sandbox directory (default ./sandbox)")
     demo = sub.add_parser("demo", help="run the sample agent against every sandbox environment")
     demo.add_argument("--dir", default="sandbox", help="sandbox directory (default ./sandbox)")
+    au = sub.add_parser("audit", help="the audit trail (audit_log in the config file)")
+    au.add_argument("action", choices=["tail"])
+    au.add_argument("-n", type=int, default=20, help="how many records (default 20)")
+    au.add_argument("--json", action="store_true", help="one JSON object per line, as stored")
+    au.add_argument("--config", help="config file (default: $SHIELDOPS_CONFIG, else ./shieldops.yaml)")
     return parser
 
 
@@ -123,9 +128,39 @@ def _progress(event: Mapping[str, Any]) -> None:
         print(f"[{datetime.now().strftime('%H:%M:%S')}] {task}", file=sys.stderr, flush=True)
 
 
+def _ask(action: Action) -> bool:
+    """The CLI's approver: asks on the terminal; without one, nothing is approved."""
+    if not sys.stdin.isatty():
+        print(f"{action.type} on {action.resource_id} needs approval and no terminal can ask", file=sys.stderr)
+        return False
+    answer = input(f"Approve {action.type} on {action.resource_id}? [y/N] ")
+    return answer.strip().lower() in {"y", "yes"}
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from .audit import AuditLog
+    from .config import load_config
+
+    cfg = load_config(args.config)
+    if cfg.audit_log is None:
+        raise InvalidRequest(f"{cfg.path}: no audit_log is configured")
+    for record in AuditLog(cfg.audit_log).tail(args.n):
+        if args.json:
+            print(json.dumps(record, sort_keys=True))
+            continue
+        error = (record.get("error") or {}).get("message", "")
+        print(
+            f"{record.get('timestamp', '')}  {record.get('environment', '')}  {record.get('operation', '')}  "
+            f"{record.get('resource_id') or '-'}  {record.get('outcome', '')}  {record.get('duration_ms', '')} ms"
+            + (f"  snapshot {record['snapshot_id']}" if record.get("snapshot_id") else "")
+            + (f"  ({error})" if error else "")
+        )
+    return 0
+
+
 async def _operation(args: argparse.Namespace) -> int:
     on_event = _progress if args.progress else None
-    async with connect(args.env, config=args.config, on_event=on_event) as conn:
+    async with connect(args.env, config=args.config, on_event=on_event, approver=_ask) as conn:
         value: Any
         if args.command == "health":
             value = await conn.get_health(args.resource_id)
@@ -184,6 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "sandbox":
             return _sandbox(args)
+        if args.command == "audit":
+            return _audit(args)
         if args.command == "demo":
             from .demo import run_demo
 

@@ -44,6 +44,7 @@ class Config:
     path: Path
     environments: dict[str, Environment]
     state_dir: Path
+    audit_log: Path | None = None
 
     def environment(self, name: str) -> Environment:
         try:
@@ -60,6 +61,7 @@ class _ConfigFile(BaseModel):
 
     environments: dict[str, dict[str, Any]] = Field(min_length=1)
     state_dir: str | None = None
+    audit_log: str | None = Field(default=None, description="JSON lines, one per operation, appended")
 
 
 _providers: dict[str, Provider] = {}
@@ -100,4 +102,9 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     state_path = Path(os.path.expanduser(str(state_dir)))
     if not state_path.is_absolute():
         state_path = (config_path.parent / state_path).resolve()
-    return Config(config_path, environments, state_path)
+    audit_log = None
+    if top.audit_log:
+        audit_log = Path(os.path.expanduser(top.audit_log))
+        if not audit_log.is_absolute():
+            audit_log = (config_path.parent / audit_log).resolve()
+    return Config(config_path, environments, state_path, audit_log)

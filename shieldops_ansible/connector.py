@@ -6,10 +6,13 @@ credentials from its ``Provider`` object, and everything else from the playbooks
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import inspect
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -17,12 +20,22 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from . import audit
 from .config import Config, Environment, load_config
 from .engines.base import Engine, EventCallback, RunRequest, RunResult
 from .engines.runner import RunnerEngine
 from .engines.warm import WarmEngine
-from .errors import BackendUnavailable, InvalidRequest, error_for_kind, quote_untrusted
+from .errors import (
+    BackendUnavailable,
+    InvalidRequest,
+    PolicyDenied,
+    ShieldOpsError,
+    error_for_kind,
+    quote_untrusted,
+)
 from .models import Action, ActionResult, Event, HealthStatus, Resource, RollbackResult, Snapshot, TimeRange
+from .policy import decide
+from .rate_limit import RateLimiter
 from .snapshots import SnapshotStore
 from .validation import check_json_data, check_mapping, check_name, check_text
 
@@ -33,6 +46,7 @@ _STATES = {"running", "stopped", "pending", "failed", "unknown"}
 # Failures the provider reports about the request itself are raised even from execute_action; any other failure
 # of an action that ran is returned as ActionResult(success=False).
 _RAISED_FROM_ACTIONS = {
+    "policy_denied",
     "invalid_request",
     "not_found",
     "permission_denied",
@@ -105,89 +119,75 @@ class InfraConnector:
     # -- the six operations --------------------------------------------------------------------------------------
 
     async def get_health(self, resource_id: str) -> HealthStatus:
+        async with self._audit("get_health", resource_id, {"resource_id": resource_id}):
+            return await self._get_health(resource_id)
+
+    async def list_resources(self, resource_type: str, filters: dict[str, Any]) -> list[Resource]:
+        async with self._audit("list_resources", None, {"resource_type": resource_type, "filters": filters}):
+            self._caps.native_types_for(resource_type)
+            clean = self._check_filters(filters)
+            value = await self._run("list_resources", {"resource_type": resource_type, "filters": clean})
+            return [_model(Resource, item) for item in _as_list(value)]
+
+    async def execute_action(self, action: Action) -> ActionResult:
+        action = _coerce_action(action)
+        async with self._audit("execute_action", action.resource_id, action.model_dump(mode="json")) as record:
+            result = await self._transaction(action, record)
+            record["outcome"] = result.status if result.success else "failed"
+            record["snapshot_id"] = result.snapshot_id
+            return result
+
+    async def get_events(self, resource_id: str, time_range: TimeRange) -> list[Event]:
+        window = time_range.model_dump(mode="json") if isinstance(time_range, TimeRange) else repr(time_range)[:200]
+        request: dict[str, Any] = {"resource_id": resource_id, "time_range": window}
+        async with self._audit("get_events", resource_id, request):
+            self._caps.native_type_of(resource_id)
+            if not isinstance(time_range, TimeRange):
+                raise InvalidRequest("time_range must be a TimeRange")
+            value = await self._run(
+                "get_events",
+                {
+                    "resource_id": resource_id,
+                    "start": time_range.start.isoformat(),
+                    "end": time_range.end.isoformat(),
+                },
+            )
+            return [_model(Event, item) for item in _as_list(value)]
+
+    async def create_snapshot(self, resource_id: str) -> Snapshot:
+        async with self._audit("create_snapshot", resource_id, {"resource_id": resource_id}) as record:
+            snapshot = await self._create_snapshot(resource_id)
+            record["snapshot_id"] = snapshot.id
+            return snapshot
+
+    async def rollback(self, snapshot_id: str) -> RollbackResult:
+        async with self._audit("rollback", None, {"snapshot_id": snapshot_id}) as record:
+            record["snapshot_id"] = snapshot_id
+            result = await self._rollback(snapshot_id, record)
+            record["outcome"] = "succeeded" if result.success else "failed"
+            return result
+
+    def snapshots(self) -> list[Snapshot]:
+        """Snapshots of this environment in the state directory, oldest first."""
+        return [s for s in self._snapshots.list() if s.environment == self.name]
+
+    # -- the operations' insides (also the steps of a transaction, which are audited as part of it) -------------
+
+    async def _get_health(self, resource_id: str) -> HealthStatus:
         self._caps.native_type_of(resource_id)
         value = await self._run("get_health", {"resource_id": resource_id})
         return _model(HealthStatus, value)
 
-    async def list_resources(self, resource_type: str, filters: dict[str, Any]) -> list[Resource]:
-        self._caps.native_types_for(resource_type)
-        clean = self._check_filters(filters)
-        value = await self._run("list_resources", {"resource_type": resource_type, "filters": clean})
-        return [_model(Resource, item) for item in _as_list(value)]
-
-    async def execute_action(self, action: Action) -> ActionResult:
-        action = _coerce_action(action)
-        native = self._caps.native_type_of(action.resource_id)
-        spec = self._caps.action(native, action.type)
-        params = spec.check_parameters(check_mapping(action.parameters, "action.parameters"))
-        if action.reason is not None:
-            check_text(action.reason, "action.reason", max_len=2000, multiline=True)
-        action_id = f"act-{uuid.uuid4().hex[:16]}"
-        started = datetime.now(UTC)
-        snapshot_id: str | None = None
-        if spec.destructive and not action.dry_run:
-            # Destructive actions snapshot first; a failed action never deletes the snapshot.
-            snapshot_id = (await self.create_snapshot(action.resource_id)).id
-        request = {
-            "action": {
-                "type": action.type,
-                "resource_id": action.resource_id,
-                "parameters": params,
-                "dry_run": action.dry_run,
-                "reason": action.reason or "",
-            },
-            "action_id": action_id,
-        }
-        result = await self._execute("execute_action", request, check_mode=action.dry_run)
-        finished = datetime.now(UTC)
-        if not result.get("ok"):
-            error = result.get("error") or {}
-            kind, message = str(error.get("kind", "failed")), _clean(error.get("message", ""))
-            if kind in _RAISED_FROM_ACTIONS:
-                raise error_for_kind(kind, message)
-            return ActionResult(
-                action_id=action_id,
-                success=False,
-                changed=False,
-                status="failed",
-                message=message,
-                snapshot_id=snapshot_id,
-                started_at=started,
-                finished_at=finished,
-                details={"error_kind": kind},
-            )
-        value = dict(result.get("value") or {})
-        return ActionResult(
-            action_id=action_id,
-            success=bool(value.get("success", True)),
-            changed=bool(value.get("changed", False)),
-            status="dry_run" if action.dry_run else "succeeded",
-            message=_clean(value.get("message", "")),
-            snapshot_id=snapshot_id,
-            diff=value.get("diff"),
-            started_at=started,
-            finished_at=finished,
-            details=dict(value.get("details") or {}),
-        )
-
-    async def get_events(self, resource_id: str, time_range: TimeRange) -> list[Event]:
-        self._caps.native_type_of(resource_id)
-        if not isinstance(time_range, TimeRange):
-            raise InvalidRequest("time_range must be a TimeRange")
-        value = await self._run(
-            "get_events",
-            {"resource_id": resource_id, "start": time_range.start.isoformat(), "end": time_range.end.isoformat()},
-        )
-        return [_model(Event, item) for item in _as_list(value)]
-
-    async def create_snapshot(self, resource_id: str) -> Snapshot:
+    async def _create_snapshot(self, resource_id: str) -> Snapshot:
         self._caps.native_type_of(resource_id)
         snapshot_id = f"snap-{uuid.uuid4().hex[:20]}"
         value = await self._run("create_snapshot", {"resource_id": resource_id, "snapshot_id": snapshot_id})
         return _model(Snapshot, value)
 
-    async def rollback(self, snapshot_id: str) -> RollbackResult:
+    async def _rollback(self, snapshot_id: str, record: dict[str, Any] | None = None) -> RollbackResult:
         snapshot = self._snapshots.load(snapshot_id)
+        if record is not None:
+            record["resource_id"] = snapshot.resource_id
         if snapshot.environment != self.name or snapshot.provider != self.provider:
             raise InvalidRequest(
                 f"snapshot {snapshot.id} belongs to environment {snapshot.environment!r}, not {self.name!r}"
@@ -198,9 +198,159 @@ class InfraConnector:
         value["message"] = _clean(value.get("message", ""))
         return _model(RollbackResult, value)
 
-    def snapshots(self) -> list[Snapshot]:
-        """Snapshots of this environment in the state directory, oldest first."""
-        return [s for s in self._snapshots.list() if s.environment == self.name]
+    async def _transaction(self, action: Action, record: dict[str, Any]) -> ActionResult:
+        """Policy -> approval -> rate limit -> snapshot -> act -> verify -> automatic rollback when it got worse.
+        Every step, its time and its outcome land in ``details["transaction"]``; the snapshot survives any
+        failure."""
+        native = self._caps.native_type_of(action.resource_id)
+        spec = self._caps.action(native, action.type)
+        params = spec.check_parameters(check_mapping(action.parameters, "action.parameters"))
+        if action.reason is not None:
+            check_text(action.reason, "action.reason", max_len=2000, multiline=True)
+        policy = self.environment.settings.policy
+        decision = decide(policy, action.type, params, dry_run=action.dry_run)
+        record["policy"] = decision.as_dict()
+        if not decision.allowed:
+            raise PolicyDenied(f"policy rule {decision.rule}: {decision.reason}")
+        if decision.needs_approval:
+            await self._approve(action, record)
+        if policy.rate_limit is not None and not action.dry_run:
+            granted, recent = RateLimiter(self.config.state_dir).reserve(
+                self.name,
+                action.resource_id,
+                max_actions=policy.rate_limit.max_actions,
+                per_seconds=policy.rate_limit.per_seconds,
+            )
+            if not granted:
+                refused = decide(policy, action.type, params, dry_run=False, recent_actions=recent)
+                record["policy"] = refused.as_dict()
+                raise PolicyDenied(f"policy rule {refused.rule}: {refused.reason}")
+        action_id = f"act-{uuid.uuid4().hex[:16]}"
+        started = datetime.now(UTC)
+        steps: list[dict[str, Any]] = []
+        snapshot_id: str | None = None
+        live = not action.dry_run
+        if spec.destructive and live and policy.require_snapshot:
+            # A failed snapshot stops the action: nothing changes without a way back.
+            snapshot_id = (await _step(steps, "snapshot", self._create_snapshot(action.resource_id))).id
+        before: HealthStatus | None = None
+        if policy.verify_and_rollback and live:
+            before = await _step(steps, "health_before", self._get_health(action.resource_id), optional=True)
+        request = {
+            "action": {
+                "type": action.type,
+                "resource_id": action.resource_id,
+                "parameters": params,
+                "dry_run": action.dry_run,
+                "reason": action.reason or "",
+            },
+            "action_id": action_id,
+        }
+        approved = {"shieldops_approved_by": "the approver given to connect()"} if decision.needs_approval else {}
+        result = await _step(
+            steps, "act", self._execute("execute_action", request, check_mode=action.dry_run, extra_vars=approved)
+        )
+        if not result.get("ok"):
+            error = result.get("error") or {}
+            kind, message = str(error.get("kind", "failed")), _clean(error.get("message", ""))
+            steps[-1]["outcome"] = f"failed: {kind}"
+            if kind in _RAISED_FROM_ACTIONS:
+                raise error_for_kind(kind, message)
+            return ActionResult(
+                action_id=action_id,
+                success=False,
+                changed=False,
+                status="failed",
+                message=message,
+                snapshot_id=snapshot_id,
+                started_at=started,
+                finished_at=datetime.now(UTC),
+                details={"error_kind": kind, "transaction": steps},
+            )
+        value = dict(result.get("value") or {})
+        details = dict(value.get("details") or {})
+        success = bool(value.get("success", True))
+        message = _clean(value.get("message", ""))
+        if policy.verify_and_rollback and live and success:
+            after = await _step(
+                steps, "verify", self._verify(action.resource_id, policy.verify_timeout_seconds), optional=True
+            )
+            if after is not None and before is not None and _worse(after.status, before.status):
+                steps[-1]["outcome"] = f"worse: {before.status} -> {after.status}"
+                if snapshot_id is None:
+                    message += f"; health got worse ({before.status} -> {after.status}) and no snapshot exists"
+                else:
+                    restored = await _step(steps, "rollback", self._rollback(snapshot_id), optional=True)
+                    message += f"; health got worse ({before.status} -> {after.status}): rolled back to {snapshot_id}"
+                    if restored is None or not restored.success:
+                        message += " (the rollback did not succeed)"
+                success = False
+        details["transaction"] = steps
+        return ActionResult(
+            action_id=action_id,
+            success=success,
+            changed=bool(value.get("changed", False)),
+            status="dry_run" if action.dry_run else ("succeeded" if success else "failed"),
+            message=message,
+            snapshot_id=snapshot_id,
+            diff=value.get("diff"),
+            started_at=started,
+            finished_at=datetime.now(UTC),
+            details=details,
+        )
+
+    async def _verify(self, resource_id: str, timeout_s: float) -> HealthStatus:
+        """Health after the action: polled until healthy or the timeout, then the last reading."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            health = await self._get_health(resource_id)
+            if health.status == "healthy" or time.monotonic() >= deadline:
+                return health
+            await asyncio.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
+
+    async def _approve(self, action: Action, record: dict[str, Any]) -> None:
+        if self.approver is None:
+            record["approval"] = "no approver"
+            raise PolicyDenied(f"policy rule require_approval: {action.type} needs approval and no approver is set")
+        answer = self.approver(action)
+        approved = bool(await answer) if inspect.isawaitable(answer) else bool(answer)
+        record["approval"] = "approved" if approved else "refused"
+        if not approved:
+            raise PolicyDenied(f"policy rule require_approval: the approver refused {action.type}")
+
+    @contextlib.asynccontextmanager
+    async def _audit(
+        self, operation: str, resource_id: str | None, request: Mapping[str, Any]
+    ) -> AsyncIterator[dict[str, Any]]:
+        """One audit record per operation, written whatever happens (when the config names an audit_log)."""
+        record: dict[str, Any] = {
+            "job_id": f"job-{uuid.uuid4().hex[:16]}",
+            "environment": self.name,
+            "provider": self.provider,
+            "engine": self.environment.settings.engine,
+            "operation": operation,
+            "resource_id": resource_id,
+            "request_digest": audit.digest(dict(request)),
+            "request": audit.redact(dict(request)),
+            "snapshot_id": None,
+        }
+        started = time.monotonic()
+        record["timestamp"] = datetime.now(UTC).isoformat()
+        try:
+            yield record
+            record.setdefault("outcome", "succeeded")
+        except ShieldOpsError as exc:
+            record["outcome"] = "denied" if isinstance(exc, PolicyDenied) else "error"
+            record["error"] = {"type": type(exc).__name__, "message": _clean(str(exc))}
+            raise
+        except BaseException as exc:
+            record["outcome"] = "error"
+            record["error"] = {"type": type(exc).__name__, "message": ""}
+            raise
+        finally:
+            record["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
+            if self.config.audit_log is not None:
+                audit.AuditLog(self.config.audit_log).append(record)
 
     # -- plumbing ------------------------------------------------------------------------------------------------
 
@@ -230,8 +380,14 @@ class InfraConnector:
         return result.get("value")
 
     async def _execute(
-        self, operation: str, request: Mapping[str, Any], *, check_mode: bool = False
+        self,
+        operation: str,
+        request: Mapping[str, Any],
+        *,
+        check_mode: bool = False,
+        extra_vars: Mapping[str, str] | None = None,
     ) -> Mapping[str, Any]:
+        extra_vars = extra_vars or {}
         settings = self.environment.settings
         variables = {
             "shieldops_request": {
@@ -241,6 +397,9 @@ class InfraConnector:
             },
             "shieldops_settings": settings.role_settings(),
             "shieldops_state_dir": str(self.config.state_dir),
+            # The playbooks' policy pre-check reads the policy from this file (never from variables).
+            "shieldops_config": str(self.config.path),
+            **extra_vars,
         }
         secret_env = await self.environment.provider.credentials_env(settings)
         started = time.monotonic()
@@ -264,6 +423,33 @@ class InfraConnector:
                 f"{operation} on {self.name} produced no result after {time.monotonic() - started:.1f} s: {detail}"
             )
         return run.result
+
+
+_HEALTH_RANK = {"healthy": 0, "unknown": 1, "degraded": 2, "unhealthy": 3}
+T = TypeVar("T")
+
+
+def _worse(after: str, before: str) -> bool:
+    return _HEALTH_RANK.get(after, 1) > _HEALTH_RANK.get(before, 1)
+
+
+async def _step(steps: list[dict[str, Any]], name: str, work: Awaitable[T], *, optional: bool = False) -> Any:
+    """Run one step of a transaction, recording its time and outcome. An optional step's failure is recorded
+    and yields None; any other failure propagates."""
+    entry: dict[str, Any] = {"step": name, "started_at": datetime.now(UTC).isoformat()}
+    steps.append(entry)
+    started = time.monotonic()
+    try:
+        value = await work
+    except ShieldOpsError as exc:
+        entry["outcome"] = f"error: {type(exc).__name__}: {_clean(str(exc))}"
+        if not optional:
+            raise
+        return None
+    finally:
+        entry["ms"] = round((time.monotonic() - started) * 1000, 1)
+    entry.setdefault("outcome", "ok")
+    return value
 
 
 def _engine_named(name: str) -> Engine:

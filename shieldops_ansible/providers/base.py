@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import ActionNotSupported, ConfigError, InvalidRequest, quote_untrusted
 from ..paths import role_dir
+from ..policy import Policy
 from ..validation import check_json_data, check_name, check_text
 
 __all__ = ["ActionSpec", "Capabilities", "EnvironmentSettings", "NativeType", "Provider", "describe_validation"]
@@ -31,10 +32,11 @@ class EnvironmentSettings(BaseModel):
 
     provider: str
     engine: Literal["warm", "runner"] = "warm"
+    policy: Policy = Field(default_factory=Policy)
 
     def role_settings(self) -> dict[str, Any]:
         """Non-secret settings handed to the role as ``shieldops_settings``."""
-        return self.model_dump(exclude={"provider", "engine"}, exclude_none=True, mode="json")
+        return self.model_dump(exclude={"provider", "engine", "policy"}, exclude_none=True, mode="json")
 
     def inventory_sources(self) -> list[str]:
         """Inventories the run loads besides the controller (providers that act on hosts)."""

@@ -15,6 +15,7 @@ and normal results for every allow-listed module.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import io
 import json
@@ -82,6 +83,43 @@ def _become_module_process() -> None:
     _traceback._is_traceback_enabled = _traceback._is_module_traceback_enabled
 
 
+_CALL = b'\nif __name__ == "__main__":\n    _ansiballz_main(\n'
+
+
+def _payload_call(payload: bytes) -> dict[str, Any] | None:
+    """The arguments Ansible baked into the AnsiballZ wrapper's final call (the module, its serialization profile
+    and its parameters), or None when the payload is not the plain shape this engine knows."""
+    _, found, tail = payload.rpartition(_CALL)
+    if not found:
+        return None
+    call: dict[str, Any] = {}
+    for line in tail.decode("utf-8", "replace").splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key in ("module_fqn", "profile", "params", "extensions"):
+            call[key] = ast.literal_eval(value.rstrip(","))
+    if set(call) != {"module_fqn", "profile", "params", "extensions"} or call["extensions"]:
+        return None  # a debugger or coverage extension: let the wrapper set it up
+    return call
+
+
+def _run_module(payload: bytes, path: str) -> None:
+    """In the module child: run the module as the wrapper would, minus unpacking the zip of code this process
+    already has imported (the modules and module_utils are the same files)."""
+    call = _payload_call(payload)
+    if call is None:
+        exec(compile(payload, path, "exec"), {"__name__": "__main__", "__file__": path})
+        return
+    from ansible.module_utils._internal._ansiballz import _loader
+
+    _loader.run_module(
+        json_params=call["params"].encode(),
+        profile=call["profile"],
+        module_fqn=call["module_fqn"],
+        modlib_path=path,
+        extensions={},
+    )
+
+
 def _run_payload(payload: bytes, path: str, env: dict[str, str]) -> dict[str, Any]:
     """Run an AnsiballZ payload in a forked child; return what Ansible's connection would: rc, stdout, stderr."""
     out_r, out_w = os.pipe()
@@ -107,7 +145,7 @@ def _run_payload(payload: bytes, path: str, env: dict[str, str]) -> dict[str, An
             _become_module_process()
             sys.argv = [path]  # the AnsiballZ wrapper reads a second argument as a debug command
             code = 0
-            exec(compile(payload, path, "exec"), {"__name__": "__main__", "__file__": path})
+            _run_module(payload, path)
         except SystemExit as exit_:
             code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
         except BaseException as exc:  # reported to Ansible as the module's failure

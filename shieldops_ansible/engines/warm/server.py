@@ -38,11 +38,11 @@ __all__ = ["main"]
 _CALLBACK = "shieldops.connectors.warm_events"
 
 
-def _die_with_parent() -> None:
-    """Linux: get SIGTERM when the process that started us goes away, so no server outlives its user."""
+def _die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """Linux: get ``sig`` when our parent goes away, so no server outlives its user and no request its server."""
     with contextlib.suppress(Exception):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        libc.prctl(1, sig)  # PR_SET_PDEATHSIG
 
 
 def _warm_ansible() -> None:
@@ -164,6 +164,7 @@ def _read_request(conn: socket.socket) -> dict[str, Any]:
 def _serve_request(conn: socket.socket) -> None:
     """In the forked child: run one playbook, stream its events, exit."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    _die_with_parent(signal.SIGKILL)
     request = _read_request(conn)
     _send(conn, {"event": "shieldops_started", "pid": os.getpid()})
     work = Path(tempfile.mkdtemp(prefix="shieldops-warm-run-"))

@@ -15,6 +15,7 @@ _STATUS_ORDER = {"healthy": 0, "unknown": 1, "degraded": 2, "unhealthy": 3}
 
 # Ordered: the first pattern found in a failure message decides its kind.
 _ERROR_PATTERNS = (
+    ("policy_denied", r"^policy_denied:"),
     ("snapshot_not_found", r"^snapshot_not_found:"),
     ("not_supported", r"^not_supported:"),
     ("invalid_request", r"^invalid_request:|Validating arguments against arg spec|Unsupported parameters|"

@@ -1,0 +1,80 @@
+"""Guardrails: what an environment lets an agent do, decided before anything runs.
+
+The rules are data (``Policy``, from the environment's ``policy:`` in the config file) and one pure function
+(``decide``), used in two places: the facade, before any playbook starts, and the playbooks' own pre-check (the
+``shieldops.connectors.policy_check`` action plugin), so ``ansible-playbook`` and AWX runs obey the same rules.
+Dry runs are always allowed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["Decision", "Policy", "RateLimit", "decide"]
+
+
+class RateLimit(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_actions: int = Field(ge=1, description="actions allowed per resource within the window")
+    per_seconds: int = Field(ge=1, le=86_400, description="the window")
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    read_only: bool = False
+    allow_actions: tuple[str, ...] | None = None
+    deny_actions: tuple[str, ...] = ()
+    max_replicas: int | None = Field(default=None, ge=0)
+    require_snapshot: bool = True
+    verify_and_rollback: bool = False
+    verify_timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
+    require_approval: tuple[str, ...] = ()
+    rate_limit: RateLimit | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    rule: str | None = None
+    reason: str = ""
+    needs_approval: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "allowed": self.allowed,
+            "rule": self.rule,
+            "reason": self.reason,
+            "needs_approval": self.needs_approval,
+        }
+
+
+def decide(
+    policy: Policy, action_type: str, parameters: Mapping[str, Any], *, dry_run: bool, recent_actions: int = 0
+) -> Decision:
+    """The policy's verdict on one action. ``recent_actions``: actions already taken on the same resource within
+    the rate limit's window."""
+    if dry_run:
+        return Decision(True, reason="dry runs are always allowed")
+    if policy.read_only:
+        return Decision(False, "read_only", "the environment is read-only")
+    if policy.allow_actions is not None and action_type not in policy.allow_actions:
+        return Decision(False, "allow_actions", f"{action_type} is not among the allowed actions")
+    if action_type in policy.deny_actions:
+        return Decision(False, "deny_actions", f"{action_type} is denied")
+    replicas = parameters.get("replicas")
+    if policy.max_replicas is not None and isinstance(replicas, int) and replicas > policy.max_replicas:
+        return Decision(False, "max_replicas", f"{replicas} replicas is above the limit of {policy.max_replicas}")
+    if policy.rate_limit is not None and recent_actions >= policy.rate_limit.max_actions:
+        limit = policy.rate_limit
+        return Decision(
+            False,
+            "rate_limit",
+            f"{recent_actions} actions on this resource in the last {limit.per_seconds} s (limit {limit.max_actions})",
+        )
+    return Decision(True, reason="allowed", needs_approval=action_type in policy.require_approval)
