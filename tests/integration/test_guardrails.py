@@ -12,6 +12,7 @@ import yaml
 
 from shieldops_ansible import Action, PolicyDenied, connect
 from shieldops_ansible.audit import AuditLog
+from shieldops_ansible.cli import main
 from shieldops_ansible.config import load_config
 from shieldops_ansible.engines.base import RunRequest
 from shieldops_ansible.engines.warm import WarmEngine
@@ -34,7 +35,15 @@ def _replicas(sandbox: Sandbox) -> int:
     return int(sandbox.kube().deployment("shop", "web")["spec"]["replicas"])
 
 
-async def test_policy_refuses_before_any_playbook_runs_and_dry_runs_pass(sandbox: Sandbox, tmp_path: Path) -> None:
+def _cli(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    capsys.readouterr()
+    assert main(argv) == 0
+    return capsys.readouterr().out
+
+
+async def test_policy_refuses_before_any_playbook_runs_and_dry_runs_pass(
+    sandbox: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = _config(sandbox, tmp_path, "kubernetes", {"max_replicas": 5, "deny_actions": ["stop"]})
     before = _replicas(sandbox)
     events: list[Any] = []
@@ -56,6 +65,10 @@ async def test_policy_refuses_before_any_playbook_runs_and_dry_runs_pass(sandbox
     assert [r["policy"]["rule"] for r in denied] == ["max_replicas", "deny_actions"]
     assert all(r["snapshot_id"] is None and r["error"]["type"] == "PolicyDenied" for r in denied)
     assert records[-1]["outcome"] == "dry_run" and records[-1]["request_digest"].startswith("sha256:")
+    tail = _cli(capsys, ["audit", "tail", "-n", "2", "--json", "--config", str(config)])
+    assert [json.loads(line)["outcome"] for line in tail.splitlines()] == ["denied", "dry_run"]
+    human = _cli(capsys, ["audit", "tail", "-n", "3", "--config", str(config)])
+    assert "execute_action  deployment/shop/web  denied" in human and "policy rule max_replicas" in human
 
 
 async def test_the_playbooks_enforce_the_policy_without_the_facade(sandbox: Sandbox, tmp_path: Path) -> None:

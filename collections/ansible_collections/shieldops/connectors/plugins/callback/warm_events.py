@@ -21,6 +21,9 @@ description:
 """
 
 
+_MAX_OK_RES = 256 * 1024
+
+
 def _plain(value):
     return str(value)
 
@@ -55,8 +58,14 @@ class CallbackModule(CallbackBase):
         self._emit("playbook_on_task_start", task=task.get_name(), task_action=task.action, task_uuid=task._uuid)
 
     def v2_runner_on_ok(self, result, **kwargs):
+        res = self._res(result)
+        size = len(json.dumps(res, default=_plain))
+        if size > _MAX_OK_RES:
+            # A listing of thousands of resources passes through several tasks: the event stream carries a
+            # summary of such results (the published result travels once, in playbook_on_stats).
+            res = {"changed": bool(res.get("changed")), "truncated": "%d bytes" % size}
         self._emit("runner_on_ok", host=result._host.get_name(), task=result._task.get_name(),
-                   task_action=result._task.action, res=self._res(result))
+                   task_action=result._task.action, res=res)
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
         self._emit("runner_on_failed", host=result._host.get_name(), task=result._task.get_name(),
