@@ -164,7 +164,10 @@ def _read_request(conn: socket.socket) -> dict[str, Any]:
 def _serve_request(conn: socket.socket) -> None:
     """In the forked child: run one playbook, stream its events, exit."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    # This request, and every process it forks (task workers, in-worker modules), dies with its parent: when the
+    # server goes (its user killed), nothing of a half-done run keeps going.
     _die_with_parent(signal.SIGKILL)
+    os.register_at_fork(after_in_child=lambda: _die_with_parent(signal.SIGKILL))
     request = _read_request(conn)
     _send(conn, {"event": "shieldops_started", "pid": os.getpid()})
     work = Path(tempfile.mkdtemp(prefix="shieldops-warm-run-"))

@@ -27,7 +27,8 @@ _ERROR_PATTERNS = (
                        r"InvalidClientTokenId|ExpiredToken|AuthFailure|UnrecognizedClient|SignatureDoesNotMatch|"
                        r"Unable to locate credentials|NoCredentialsError|InvalidAccessKeyId"),
     ("backend_unavailable", r"^unreachable:|Could not connect to the endpoint|EndpointConnectionError|Connection refused|"
-                            r"timed out|ServiceUnavailable|Throttling"),
+                            r"timed out|ServiceUnavailable|Throttling|RequestLimitExceeded|TooManyRequests|"
+                            r"Too many requests|\b429\b"),
 )
 _MAX_MESSAGE = 1000
 
