@@ -18,22 +18,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from shieldops_ansible.sandbox.kube_apiserver import status_document
+
 __all__ = ["FaultProxy"]
 
 _WRITES = {"PATCH", "PUT", "POST", "DELETE"}
 
 
 def _status(code: int, reason: str, message: str) -> bytes:
-    body = {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason,
-        "code": code,
-    }
-    return json.dumps(body).encode()
+    return json.dumps(status_document(code, reason, message)).encode()
 
 
 class FaultProxy:

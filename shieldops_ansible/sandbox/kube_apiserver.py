@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, urlparse
 
 import jsonpatch  # moto and ansible-lint bring it; listed in the sandbox extra
 
-__all__ = ["KubeApiServer", "ResourceType", "ready_node"]
+__all__ = ["KubeApiServer", "ResourceType", "ready_node", "status_document"]
 
 
 @dataclass(frozen=True)
@@ -189,7 +189,7 @@ def _fields_match(obj: dict[str, Any], selector: str) -> bool:
     return True
 
 
-def _status(code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+def status_document(code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "kind": "Status",
         "apiVersion": "v1",
@@ -205,7 +205,7 @@ def _status(code: int, reason: str, message: str, details: dict[str, Any] | None
 class ApiError(Exception):
     def __init__(self, code: int, reason: str, message: str) -> None:
         super().__init__(message)
-        self.body = _status(code, reason, message)
+        self.body = status_document(code, reason, message)
 
 
 class KubeApiServer:
