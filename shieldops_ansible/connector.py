@@ -246,9 +246,13 @@ class InfraConnector:
             },
             "action_id": action_id,
         }
-        approved = {"shieldops_approved_by": "the approver given to connect()"} if decision.needs_approval else {}
+        extra: dict[str, Any] = {}
+        if decision.needs_approval:
+            extra["shieldops_approved_by"] = "the approver given to connect()"
+        if policy.rate_limit is not None and live:
+            extra["shieldops_rate_limit_reserved"] = True  # counted above; the playbook must not count it twice
         result = await _step(
-            steps, "act", self._execute("execute_action", request, check_mode=action.dry_run, extra_vars=approved)
+            steps, "act", self._execute("execute_action", request, check_mode=action.dry_run, extra_vars=extra)
         )
         if not result.get("ok"):
             error = result.get("error") or {}
@@ -385,7 +389,7 @@ class InfraConnector:
         request: Mapping[str, Any],
         *,
         check_mode: bool = False,
-        extra_vars: Mapping[str, str] | None = None,
+        extra_vars: Mapping[str, Any] | None = None,
     ) -> Mapping[str, Any]:
         extra_vars = extra_vars or {}
         settings = self.environment.settings

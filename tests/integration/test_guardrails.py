@@ -99,6 +99,34 @@ async def test_the_playbooks_enforce_the_policy_without_the_facade(sandbox: Sand
     assert _replicas(sandbox) == before
 
 
+async def test_direct_runs_count_against_the_rate_limit_too(sandbox: Sandbox, tmp_path: Path) -> None:
+    """Without the facade the playbook takes its own slot (from the same files); through the facade an action
+    is counted once, not twice."""
+    config = _config(sandbox, tmp_path, "kubernetes", {"rate_limit": {"max_actions": 2, "per_seconds": 3600}})
+    environment = load_config(config).environment("guarded")
+    variables = {
+        "shieldops_request": {
+            "provider": "kubernetes",
+            "environment": "guarded",
+            "action": {"type": "restart", "resource_id": "daemonset/shop/log-agent", "parameters": {}},
+            "action_id": "act-direct",
+        },
+        "shieldops_settings": environment.settings.role_settings(),
+        "shieldops_state_dir": str(tmp_path / "state"),
+        "shieldops_config": str(config),
+    }
+    secrets = await environment.provider.credentials_env(environment.settings)
+    async with connect("guarded", config=config) as conn:
+        assert (await conn.execute_action(Action(type="restart", resource_id="daemonset/shop/log-agent"))).success
+    direct = [
+        await WarmEngine().run(RunRequest(operation="execute_action", variables=variables, secret_env=secrets))
+        for _ in range(2)
+    ]
+    assert [r.result and r.result["ok"] for r in direct] == [True, False]
+    assert direct[1].result and direct[1].result["error"]["kind"] == "policy_denied"
+    assert "rate_limit" in direct[1].result["error"]["message"]
+
+
 async def test_approval_is_asked_and_a_refusal_or_no_approver_denies(sandbox: Sandbox, tmp_path: Path) -> None:
     config = _config(sandbox, tmp_path, "kubernetes", {"require_approval": ["kubernetes_cordon"]})
     cordon = Action(type="kubernetes_cordon", resource_id="node/node-2", reason="maintenance")

@@ -32,12 +32,16 @@ options:
   approved_by:
     description: Who approved an action listed under require_approval (the facade sets it after its approver said yes).
     type: str
+  rate_limit_reserved:
+    description: The facade has already taken this action's slot under the policy's rate limit.
+    type: bool
+    default: false
 """
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("action", "environment", "config", "approved_by"))
+    _VALID_ARGS = frozenset(("action", "environment", "config", "approved_by", "rate_limit_reserved"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -51,16 +55,26 @@ class ActionModule(ActionBase):
             from shieldops_ansible.config import load_config
             from shieldops_ansible.errors import ShieldOpsError
             from shieldops_ansible.policy import decide
+            from shieldops_ansible.rate_limit import RateLimiter
         except ImportError:
             result.update(failed=True, msg="policy_denied: the shieldops_ansible package is needed to check the policy")
             return result
         try:
-            environment = load_config(path).environment(str(args.get("environment")))
+            config = load_config(path)
+            environment = config.environment(str(args.get("environment")))
         except ShieldOpsError as exc:
             result.update(failed=True, msg="policy_denied: %s" % exc)
             return result
-        decision = decide(environment.settings.policy, str(action.get("type")), dict(action.get("parameters") or {}),
-                          dry_run=bool(action.get("dry_run")) or self._task.check_mode or self._play_context.check_mode)
+        policy, kind, params = environment.settings.policy, str(action.get("type")), dict(action.get("parameters") or {})
+        dry_run = bool(action.get("dry_run")) or self._task.check_mode or self._play_context.check_mode
+        decision = decide(policy, kind, params, dry_run=dry_run)
+        if decision.allowed and policy.rate_limit is not None and not dry_run and not args.get("rate_limit_reserved"):
+            # A run without the facade takes its own slot, from the same files the facade uses.
+            granted, recent = RateLimiter(config.state_dir).reserve(
+                environment.name, str(action.get("resource_id")), max_actions=policy.rate_limit.max_actions,
+                per_seconds=policy.rate_limit.per_seconds)
+            if not granted:
+                decision = decide(policy, kind, params, dry_run=False, recent_actions=recent)
         result.update(changed=False, policy=decision.as_dict())
         if not decision.allowed:
             result.update(failed=True, msg="policy_denied: policy rule %s: %s" % (decision.rule, decision.reason))
