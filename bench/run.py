@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -37,9 +38,9 @@ import boto3
 
 from shieldops_ansible import Action, InfraConnector, TimeRange, connect
 from shieldops_ansible.config import load_config
+from shieldops_ansible.engines.processes import descendants
 from shieldops_ansible.engines.runner import RunnerEngine
 from shieldops_ansible.engines.warm import WarmEngine, WarmServer
-from shieldops_ansible.engines.warm.engine import _children
 from shieldops_ansible.paths import project_dir
 from shieldops_ansible.sandbox import manager
 
@@ -68,14 +69,10 @@ def rss_kib(pid: int) -> int:
 
 
 def tree_rss_kib(pid: int) -> int:
-    tree, total, todo = _children(), 0, [pid]
-    while todo:
-        current = todo.pop()
-        try:
-            total += rss_kib(current)
-        except OSError:
-            continue
-        todo.extend(tree.get(current, []))
+    total = 0
+    for member in [pid, *descendants(pid)]:
+        with contextlib.suppress(OSError):
+            total += rss_kib(member)
     return total
 
 

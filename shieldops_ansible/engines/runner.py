@@ -21,12 +21,11 @@ from typing import Any
 
 from ..paths import ansible_cfg, playbook_path, project_dir
 from .base import RunRequest, RunResult
+from .events import collect_event, published_result
 from .request_file import dump_unsafe
 from .secrets import FIFO_ENV, SecretChannel, split_secret_env
 
-__all__ = ["RESULT_KEY", "RunnerEngine"]
-
-RESULT_KEY = "shieldops_result"
+__all__ = ["RunnerEngine"]
 _LAUNCHER = f"""#!{sys.executable}
 from shieldops_ansible.engines.launcher import main
 main()
@@ -62,7 +61,7 @@ class RunnerEngine:
             launcher.chmod(stat.S_IRWXU)
 
             def on_event(event: Mapping[str, Any]) -> bool:
-                _collect(event, collected)
+                collect_event(event, collected)
                 if request.on_event is not None:
                     loop.call_soon_threadsafe(request.on_event, event)
                 return False  # do not keep per-event files beyond ansible-runner's own
@@ -111,8 +110,7 @@ class RunnerEngine:
             if status in {"timeout", "canceled"}:
                 _kill_stragglers(data_dir)
             rc = int(runner.rc if runner.rc is not None else -1)
-            stats = collected["stats"] or {}
-            result = (stats.get("artifact_data") or {}).get(RESULT_KEY)
+            result = published_result(collected)
             return RunResult(status=status, rc=rc, result=result, failures=list(collected["failures"]))
         finally:
             if channel is not None:
@@ -149,13 +147,3 @@ def _kill_stragglers(data_dir: Path) -> None:
                 os.kill(int(proc.name), signal.SIGKILL)
         except (OSError, ProcessLookupError):
             continue
-
-
-def _collect(event: Mapping[str, Any], collected: dict[str, Any]) -> None:
-    kind = event.get("event")
-    data = event.get("event_data") or {}
-    if kind == "playbook_on_stats":
-        collected["stats"] = data
-    elif kind == "runner_on_failed" and not data.get("ignore_errors"):
-        res = data.get("res") or {}
-        collected["failures"].append(str(res.get("msg", ""))[:500])

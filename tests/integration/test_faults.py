@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from shieldops_ansible import Action, BackendUnavailable, PermissionDenied, connect
+from shieldops_ansible.engines.processes import descendants
 from tests.fault_proxy import FaultProxy
 from tests.support import Sandbox
 
@@ -104,35 +105,18 @@ async def test_a_process_killed_during_an_action(sandbox: Sandbox, tmp_path: Pat
         while proxy.writes == 0 and time.monotonic() < deadline and cli.poll() is None:
             await asyncio.sleep(0.1)
         assert proxy.writes >= 1, "the action's write never reached the API server"
-        descendants = _descendants(cli.pid)
-        assert descendants, "the warm server and its request run under the CLI"
+        run = descendants(cli.pid)
+        assert run, "the warm server and its request run under the CLI"
         cli.send_signal(signal.SIGKILL)
         cli.wait()
         await asyncio.sleep(1.0)
-        assert [pid for pid in descendants if _alive(pid)] == []  # server and request died with the CLI
+        assert [pid for pid in run if _alive(pid)] == []  # server and request died with the CLI
         proxy.fault = None
         taken = _snapshot_files(sandbox) - snapshots
         assert len(taken) == 1
         async with connect("proxied", config=config) as conn:
             restored = await conn.rollback(taken.pop().removesuffix(".json"))
     assert restored.success and _replicas(sandbox) == before
-
-
-def _descendants(pid: int) -> list[int]:
-    parents: dict[int, list[int]] = {}
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-            parents.setdefault(ppid, []).append(int(proc.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in parents.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 def _alive(pid: int) -> bool:

@@ -14,7 +14,7 @@ from shieldops_ansible import Action, PolicyDenied, connect
 from shieldops_ansible.audit import AuditLog
 from shieldops_ansible.cli import main
 from shieldops_ansible.config import load_config
-from shieldops_ansible.engines.base import RunRequest
+from shieldops_ansible.engines.base import RunRequest, RunResult
 from shieldops_ansible.engines.warm import WarmEngine
 from tests.support import Sandbox
 
@@ -71,29 +71,35 @@ async def test_policy_refuses_before_any_playbook_runs_and_dry_runs_pass(
     assert "execute_action  deployment/shop/web  denied" in human and "policy rule max_replicas" in human
 
 
-async def test_the_playbooks_enforce_the_policy_without_the_facade(sandbox: Sandbox, tmp_path: Path) -> None:
-    """As ansible-playbook or AWX would run it: the same playbook, no facade in front, the policy still holds."""
-    config = _config(sandbox, tmp_path, "kubernetes", {"read_only": True})
+async def _run_without_facade(config: Path, tmp_path: Path, action: dict[str, Any]) -> RunResult:
+    """The execute_action playbook as ansible-playbook or AWX would run it: no facade in front."""
     environment = load_config(config).environment("guarded")
-    before = _replicas(sandbox)
     variables = {
         "shieldops_request": {
             "provider": "kubernetes",
             "environment": "guarded",
-            "action": {"type": "scale", "resource_id": "deployment/shop/web", "parameters": {"replicas": 7}},
+            "action": action,
             "action_id": "act-direct",
         },
         "shieldops_settings": environment.settings.role_settings(),
         "shieldops_state_dir": str(tmp_path / "state"),
         "shieldops_config": str(config),
     }
-    run = await WarmEngine().run(
+    return await WarmEngine().run(
         RunRequest(
             operation="execute_action",
             variables=variables,
             secret_env=await environment.provider.credentials_env(environment.settings),
         )
     )
+
+
+async def test_the_playbooks_enforce_the_policy_without_the_facade(sandbox: Sandbox, tmp_path: Path) -> None:
+    """As ansible-playbook or AWX would run it: the same playbook, no facade in front, the policy still holds."""
+    config = _config(sandbox, tmp_path, "kubernetes", {"read_only": True})
+    before = _replicas(sandbox)
+    action = {"type": "scale", "resource_id": "deployment/shop/web", "parameters": {"replicas": 7}}
+    run = await _run_without_facade(config, tmp_path, action)
     assert run.result is not None and run.result["ok"] is False
     assert run.result["error"]["kind"] == "policy_denied" and "read_only" in run.result["error"]["message"]
     assert _replicas(sandbox) == before
@@ -103,25 +109,10 @@ async def test_direct_runs_count_against_the_rate_limit_too(sandbox: Sandbox, tm
     """Without the facade the playbook takes its own slot (from the same files); through the facade an action
     is counted once, not twice."""
     config = _config(sandbox, tmp_path, "kubernetes", {"rate_limit": {"max_actions": 2, "per_seconds": 3600}})
-    environment = load_config(config).environment("guarded")
-    variables = {
-        "shieldops_request": {
-            "provider": "kubernetes",
-            "environment": "guarded",
-            "action": {"type": "restart", "resource_id": "daemonset/shop/log-agent", "parameters": {}},
-            "action_id": "act-direct",
-        },
-        "shieldops_settings": environment.settings.role_settings(),
-        "shieldops_state_dir": str(tmp_path / "state"),
-        "shieldops_config": str(config),
-    }
-    secrets = await environment.provider.credentials_env(environment.settings)
     async with connect("guarded", config=config) as conn:
         assert (await conn.execute_action(Action(type="restart", resource_id="daemonset/shop/log-agent"))).success
-    direct = [
-        await WarmEngine().run(RunRequest(operation="execute_action", variables=variables, secret_env=secrets))
-        for _ in range(2)
-    ]
+    action = {"type": "restart", "resource_id": "daemonset/shop/log-agent", "parameters": {}}
+    direct = [await _run_without_facade(config, tmp_path, action) for _ in range(2)]
     assert [r.result and r.result["ok"] for r in direct] == [True, False]
     assert direct[1].result and direct[1].result["error"]["kind"] == "policy_denied"
     assert "rate_limit" in direct[1].result["error"]["message"]

@@ -24,12 +24,13 @@ from typing import Any
 
 from ...paths import ansible_cfg, playbook_path, project_dir
 from ..base import RunRequest, RunResult
+from ..events import collect_event, published_result
+from ..processes import descendants
 from ..request_file import dump_unsafe
 from ..secrets import split_secret_env
 
 __all__ = ["WarmEngine", "WarmServer", "shared_server"]
 
-RESULT_KEY = "shieldops_result"
 _PRIVATE_EVENTS = {"shieldops_started", "shieldops_finished"}
 
 
@@ -179,50 +180,25 @@ class WarmEngine:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
-        stats = collected["stats"] or {}
-        result = (stats.get("artifact_data") or {}).get(RESULT_KEY)
+        result = published_result(collected)
         rc = collected["rc"] if collected["rc"] is not None else -1
         return RunResult(status=status, rc=rc, result=result, failures=list(collected["failures"]))
 
 
 def _collect(event: Mapping[str, Any], collected: dict[str, Any]) -> None:
     kind = event.get("event")
-    data = event.get("event_data") or {}
     if kind == "shieldops_started":
         collected["pid"] = event.get("pid")
     elif kind == "shieldops_finished":
         collected["rc"] = event.get("rc")
-    elif kind == "playbook_on_stats":
-        collected["stats"] = data
-    elif kind == "runner_on_failed" and not data.get("ignore_errors"):
-        res = data.get("res") or {}
-        collected["failures"].append(str(res.get("msg", ""))[:500])
-
-
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        tree.setdefault(int(fields[1]), []).append(int(proc.name))
-    return tree
+    else:
+        collect_event(event, collected)
 
 
 def _kill_tree(pid: int | None) -> None:
-    """Kill a request's child and every process under it (task workers setsid(), so no process group covers
-    them all; the parent links do)."""
+    """Kill a request's child and every process under it."""
     if not pid:
         return
-    tree = _children()
-    doomed, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        doomed.append(current)
-        todo.extend(tree.get(current, []))
-    for victim in doomed:
+    for victim in [pid, *descendants(pid)]:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(victim, signal.SIGKILL)
