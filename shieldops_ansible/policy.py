@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Decision", "Policy", "RateLimit", "decide"]
+__all__ = ["Decision", "Policy", "RateLimit", "decide", "units_touched"]
 
 
 class RateLimit(BaseModel):
@@ -36,6 +36,9 @@ class Policy(BaseModel):
     verify_timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
     require_approval: tuple[str, ...] = ()
     rate_limit: RateLimit | None = None
+    max_resources_per_action: int | None = Field(
+        default=None, ge=1, description="running units (pods, tasks) one action may create, replace or remove"
+    )
 
 
 @dataclass(frozen=True)
@@ -55,10 +58,17 @@ class Decision:
 
 
 def decide(
-    policy: Policy, action_type: str, parameters: Mapping[str, Any], *, dry_run: bool, recent_actions: int = 0
+    policy: Policy,
+    action_type: str,
+    parameters: Mapping[str, Any],
+    *,
+    dry_run: bool,
+    recent_actions: int = 0,
+    touches: int | None = None,
 ) -> Decision:
     """The policy's verdict on one action. ``recent_actions``: actions already taken on the same resource within
-    the rate limit's window."""
+    the rate limit's window. ``touches``: the running units the action would change, known only once the
+    playbook has read the live resource (see ``units_touched``); the cap is checked when it is given."""
     if dry_run:
         return Decision(True, reason="dry runs are always allowed")
     if policy.read_only:
@@ -77,4 +87,24 @@ def decide(
             "rate_limit",
             f"{recent_actions} actions on this resource in the last {limit.per_seconds} s (limit {limit.max_actions})",
         )
+    cap = policy.max_resources_per_action
+    if cap is not None and touches is not None and touches > cap:
+        return Decision(
+            False, "max_resources_per_action", f"{action_type} would change {touches} resources (limit {cap})"
+        )
     return Decision(True, reason="allowed", needs_approval=action_type in policy.require_approval)
+
+
+def units_touched(action_type: str, current: int, target: int | None = None) -> int:
+    """How many running units (pods, tasks) an action creates, replaces or removes, given the units running now
+    and, for scale and start, the units wanted; at least 1, the resource itself."""
+    target = current if target is None else target
+    if action_type == "scale":
+        count = abs(target - current)
+    elif action_type == "start":
+        count = target
+    elif action_type in {"restart", "redeploy", "stop", "kubernetes_drain"}:
+        count = current
+    else:
+        count = 1
+    return max(1, count)

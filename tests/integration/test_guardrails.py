@@ -16,7 +16,7 @@ from shieldops_ansible.cli import main
 from shieldops_ansible.config import load_config
 from shieldops_ansible.engines.base import RunRequest, RunResult
 from shieldops_ansible.engines.warm import WarmEngine
-from tests.support import Sandbox
+from tests.support import Sandbox, arrange_client
 
 pytestmark = pytest.mark.integration
 
@@ -173,3 +173,39 @@ async def test_an_action_that_makes_health_worse_is_rolled_back(sandbox: Sandbox
     record = [r for r in AuditLog(tmp_path / "audit.jsonl").records() if r["operation"] == "execute_action"][-1]
     assert record["outcome"] == "failed" and record["snapshot_id"] == result.snapshot_id
     assert json.dumps(record).count("service/web-1/web") >= 1
+
+
+async def test_cap_on_the_resources_one_action_touches(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The cap depends on the live resource (pods or tasks running now), so the playbooks check it after their read
+    and before any write: a restart replacing more pods than the cap is refused, a scale by one passes, a dry run
+    reports the count."""
+    replicas = _replicas(sandbox)
+    assert replicas >= 2
+    config = _config(sandbox, tmp_path, "kubernetes", {"max_resources_per_action": replicas - 1})
+    web = "deployment/shop/web"
+    template = sandbox.kube().deployment("shop", "web")["spec"]["template"]
+    async with connect("guarded", config=config) as conn:
+        with pytest.raises(PolicyDenied, match=f"max_resources_per_action: restart would change {replicas} resources"):
+            await conn.execute_action(Action(type="restart", resource_id=web))
+        assert sandbox.kube().deployment("shop", "web")["spec"]["template"] == template  # nothing was written
+        dry = await conn.execute_action(Action(type="restart", resource_id=web, dry_run=True))
+        assert dry.status == "dry_run" and dry.details["resources_touched"] == replicas
+        scaled = await conn.execute_action(
+            Action(type="scale", resource_id=web, parameters={"replicas": replicas + 1})
+        )
+        assert scaled.success and scaled.details["resources_touched"] == 1 and _replicas(sandbox) == replicas + 1
+        await conn.rollback(scaled.snapshot_id or "")
+    assert _replicas(sandbox) == replicas
+    denied = [r for r in AuditLog(tmp_path / "audit.jsonl").records() if r["outcome"] == "denied"]
+    assert [r["error"]["type"] for r in denied] == ["PolicyDenied"]
+
+    # The same rule on ECS: restarting a service replaces all of its tasks.
+    ecs = arrange_client(sandbox, "ecs")
+    service = ecs.describe_services(cluster="sandbox", services=["api"])["services"][0]
+    desired, deployments = int(service["desiredCount"]), service["deployments"]
+    config = _config(sandbox, tmp_path, "aws", {"max_resources_per_action": desired - 1})
+    async with connect("guarded", config=config) as conn:
+        with pytest.raises(PolicyDenied, match="max_resources_per_action"):
+            await conn.execute_action(Action(type="restart", resource_id=sandbox.aws("service/api")))
+    # no new deployment was started
+    assert ecs.describe_services(cluster="sandbox", services=["api"])["services"][0]["deployments"] == deployments

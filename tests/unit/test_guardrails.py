@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from shieldops_ansible.audit import AuditLog, digest, redact
-from shieldops_ansible.policy import Policy, RateLimit, decide
+from shieldops_ansible.policy import Policy, RateLimit, decide, units_touched
 from shieldops_ansible.rate_limit import RateLimiter
 
 
@@ -95,3 +95,32 @@ def test_rate_limiter_grants_exactly_the_limit_under_a_race(tmp_path: Path) -> N
     assert granted.count(True) == 3
     # Another resource has its own budget.
     assert limiter.reserve("prod", "deployment/shop/api", max_actions=3, per_seconds=60) == (True, 0)
+
+
+@pytest.mark.parametrize(
+    ("action", "running", "wanted", "touched"),
+    [
+        ("scale", 2, 5, 3),
+        ("scale", 5, 2, 3),
+        ("scale", 2, 2, 1),
+        ("restart", 4, None, 4),
+        ("redeploy", 0, None, 1),
+        ("stop", 3, None, 3),
+        ("start", 0, 6, 6),
+        ("kubernetes_drain", 7, None, 7),
+        ("kubernetes_cordon", 1, None, 1),
+        ("reboot", 9, None, 1),
+    ],
+)
+def test_units_an_action_touches(action: str, running: int, wanted: int | None, touched: int) -> None:
+    assert units_touched(action, running, wanted) == touched
+
+
+def test_the_cap_is_checked_only_when_the_count_is_known_and_never_for_dry_runs() -> None:
+    policy = Policy(max_resources_per_action=3)
+    assert decide(policy, "restart", {}, dry_run=False).allowed
+    assert decide(policy, "restart", {}, dry_run=False, touches=3).allowed
+    refused = decide(policy, "restart", {}, dry_run=False, touches=4)
+    assert (refused.allowed, refused.rule) == (False, "max_resources_per_action")
+    assert "4 resources (limit 3)" in refused.reason
+    assert decide(policy, "restart", {}, dry_run=True, touches=40).allowed

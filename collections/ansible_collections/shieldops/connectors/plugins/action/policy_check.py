@@ -36,28 +36,49 @@ options:
     description: The facade has already taken this action's slot under the policy's rate limit.
     type: bool
     default: false
+  running_units:
+    description:
+      - The running units (pods, tasks) of the resource now, read by the role just before its write. When given,
+        only the cap C(max_resources_per_action) is checked (the rest was checked before the role ran), against
+        the units the action would create, replace or remove; the count is returned as C(touches).
+    type: int
+  wanted_units:
+    description: The units wanted after a scale or start (with I(running_units)).
+    type: int
 """
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("action", "environment", "config", "approved_by", "rate_limit_reserved"))
+    _VALID_ARGS = frozenset(
+        ("action", "environment", "config", "approved_by", "rate_limit_reserved", "running_units", "wanted_units"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = self._task.args
         action = dict(args.get("action") or {})
         path = args.get("config") or os.environ.get("SHIELDOPS_CONFIG") or "shieldops.yaml"
-        if not os.path.exists(path):
-            result.update(changed=False, policy=None, msg="no ShieldOps config file: no policy to enforce")
-            return result
         try:
             from shieldops_ansible.config import load_config
             from shieldops_ansible.errors import ShieldOpsError
-            from shieldops_ansible.policy import decide
+            from shieldops_ansible.policy import decide, units_touched
             from shieldops_ansible.rate_limit import RateLimiter
         except ImportError:
-            result.update(failed=True, msg="policy_denied: the shieldops_ansible package is needed to check the policy")
+            if not os.path.exists(path):
+                result.update(changed=False, policy=None, msg="no ShieldOps config file: no policy to enforce")
+            else:
+                result.update(failed=True,
+                              msg="policy_denied: the shieldops_ansible package is needed to check the policy")
+            return result
+        reach = args.get("running_units") is not None
+        touches = None
+        if reach:
+            wanted = args.get("wanted_units")
+            touches = units_touched(str(action.get("type")), int(args["running_units"]),
+                                    None if wanted is None else int(wanted))
+            result["touches"] = touches
+        if not os.path.exists(path):
+            result.update(changed=False, policy=None, msg="no ShieldOps config file: no policy to enforce")
             return result
         try:
             config = load_config(path)
@@ -67,7 +88,13 @@ class ActionModule(ActionBase):
             return result
         policy, kind, params = environment.settings.policy, str(action.get("type")), dict(action.get("parameters") or {})
         dry_run = bool(action.get("dry_run")) or self._task.check_mode or self._play_context.check_mode
-        decision = decide(policy, kind, params, dry_run=dry_run)
+        decision = decide(policy, kind, params, dry_run=dry_run, touches=touches)
+        if reach:
+            # The second check point of one action: rate limit and approval were settled by the first.
+            result.update(changed=False, policy=decision.as_dict())
+            if not decision.allowed:
+                result.update(failed=True, msg="policy_denied: policy rule %s: %s" % (decision.rule, decision.reason))
+            return result
         if decision.allowed and policy.rate_limit is not None and not dry_run and not args.get("rate_limit_reserved"):
             # A run without the facade takes its own slot, from the same files the facade uses.
             granted, recent = RateLimiter(config.state_dir).reserve(
