@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import inspect
 import re
 import time
@@ -56,6 +57,11 @@ _RAISED_FROM_ACTIONS = {
     "backend_unavailable",
 }
 _MAX_MESSAGE = 1000
+_MAX_REQUEST_IDS = 100
+# The audit record of the operation in progress in this task (operations on one connector may run concurrently).
+_CURRENT_RECORD: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "shieldops_audit_record", default=None
+)
 
 
 def connect(
@@ -340,6 +346,7 @@ class InfraConnector:
         }
         started = time.monotonic()
         record["timestamp"] = datetime.now(UTC).isoformat()
+        token = _CURRENT_RECORD.set(record)
         try:
             yield record
             record.setdefault("outcome", "succeeded")
@@ -352,6 +359,7 @@ class InfraConnector:
             record["error"] = {"type": type(exc).__name__, "message": ""}
             raise
         finally:
+            _CURRENT_RECORD.reset(token)
             record["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
             if self.config.audit_log is not None:
                 audit.AuditLog(self.config.audit_log).append(record)
@@ -406,6 +414,8 @@ class InfraConnector:
             **extra_vars,
         }
         secret_env = await self.environment.provider.credentials_env(settings)
+        record = _CURRENT_RECORD.get()
+        on_event = self._on_event if record is None else _recording_request_ids(record, self._on_event)
         started = time.monotonic()
         run: RunResult = await self._engine.run(
             RunRequest(
@@ -414,7 +424,7 @@ class InfraConnector:
                 secret_env=secret_env,
                 check_mode=check_mode,
                 inventories=tuple(settings.inventory_sources()),
-                on_event=self._on_event,
+                on_event=on_event,
             )
         )
         if run.result is None:
@@ -427,6 +437,28 @@ class InfraConnector:
                 f"{operation} on {self.name} produced no result after {time.monotonic() - started:.1f} s: {detail}"
             )
         return run.result
+
+
+def _recording_request_ids(record: dict[str, Any], then: EventCallback | None) -> EventCallback:
+    """An event callback that keeps the provider request ids modules report (``request_ids`` in a task result) in
+    the audit record, then passes the event on."""
+
+    def on_event(event: Mapping[str, Any]) -> None:
+        if event.get("event") in {"runner_on_ok", "runner_on_failed"}:
+            res = (event.get("event_data") or {}).get("res") or {}
+            ids = res.get("request_ids")
+            ids = list(ids) if isinstance(ids, list) else []
+            # amazon.aws modules drop ResponseMetadata from results, but keep it when a call fails.
+            failed_call = res.get("response_metadata")
+            if isinstance(failed_call, Mapping) and failed_call.get("request_id"):
+                ids.append(failed_call["request_id"])
+            if ids:
+                kept: list[str] = record.setdefault("provider_request_ids", [])
+                kept.extend(str(i)[:128] for i in ids[: max(0, _MAX_REQUEST_IDS - len(kept))])
+        if then is not None:
+            then(event)
+
+    return on_event
 
 
 _HEALTH_RANK = {"healthy": 0, "unknown": 1, "degraded": 2, "unhealthy": 3}

@@ -34,6 +34,9 @@ class AwsSettings(EnvironmentSettings):
     endpoint_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
     profile: str | None = Field(default=None, description="source profile used only to call AssumeRole")
     credentials_file: str | None = Field(default=None, description="shared credentials file of that profile")
+    # botocore's own retries (throttling, 5xx): an agent may prefer failing fast to a long backoff.
+    retry_mode: Literal["legacy", "standard", "adaptive"] | None = None
+    max_attempts: int | None = Field(default=None, ge=1, le=20)
 
     @field_validator("role_arn")
     @classmethod
@@ -65,6 +68,10 @@ class AwsProvider(Provider):
         env = {"AWS_REGION": settings.region, "AWS_DEFAULT_REGION": settings.region}
         if settings.endpoint_url:
             env["AWS_ENDPOINT_URL"] = settings.endpoint_url
+        if settings.retry_mode:
+            env["AWS_RETRY_MODE"] = settings.retry_mode
+        if settings.max_attempts:
+            env["AWS_MAX_ATTEMPTS"] = str(settings.max_attempts)
         if settings.role_arn is None:
             # No role: the run uses the ambient chain (instance profile, web identity, SSO profile) as it is.
             if settings.profile:

@@ -16,9 +16,10 @@ import pytest
 import yaml
 
 from shieldops_ansible import Action, BackendUnavailable, PermissionDenied, connect
+from shieldops_ansible.audit import AuditLog
 from shieldops_ansible.engines.processes import descendants
 from tests.fault_proxy import FaultProxy
-from tests.support import Sandbox
+from tests.support import Sandbox, arrange_client
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +61,7 @@ async def test_a_write_refused_after_the_snapshot(
     """The API server throttles (429) or refuses (403) the change itself: the snapshot taken first stays, the
     resource is unchanged, and rolling back works once the API server accepts writes again."""
     before, snapshots = _replicas(sandbox), _snapshot_files(sandbox)
-    with FaultProxy(sandbox.directory / "kubernetes") as proxy:
+    with FaultProxy.kubernetes(sandbox.directory / "kubernetes") as proxy:
         config = _proxied_config(sandbox, tmp_path, proxy.port)
         async with connect("proxied", config=config) as conn:
             proxy.fault = fault
@@ -76,11 +77,56 @@ async def test_a_write_refused_after_the_snapshot(
     assert restored.success and _replicas(sandbox) == before
 
 
+async def test_aws_throttling_a_write_after_the_snapshot(sandbox: Sandbox, tmp_path: Path) -> None:
+    """ECS throttles UpdateService (ThrottlingException): botocore retries as configured, then the action fails
+    with BackendUnavailable; the service is unchanged, the snapshot stays, rollback works once calls pass. The
+    audit record carries the request ids the provider answered with, the refused call's included."""
+    ecs = arrange_client(sandbox, "ecs")
+    desired = int(ecs.describe_services(cluster="sandbox", services=["api"])["services"][0]["desiredCount"])
+    snapshots = _snapshot_files(sandbox)
+    with FaultProxy.aws(sandbox.aws_endpoint) as proxy:
+        doc = yaml.safe_load(sandbox.config.read_text())
+        doc["environments"]["throttled"] = {
+            **doc["environments"]["aws"],
+            "endpoint_url": proxy.url,
+            "retry_mode": "standard",
+            "max_attempts": 2,
+        }
+        doc["audit_log"] = str(tmp_path / "audit.jsonl")
+        config = tmp_path / "shieldops.yaml"
+        config.write_text(yaml.safe_dump(doc))
+        async with connect("throttled", config=config) as conn:
+            proxy.fault = "throttle"
+            with pytest.raises(BackendUnavailable, match=r"Throttl|Rate exceeded"):
+                await conn.execute_action(
+                    Action(type="scale", resource_id=sandbox.aws("service/api"), parameters={"replicas": desired + 3})
+                )
+            throttled = [c for c in proxy.calls if c.operation == "UpdateService"]
+            assert len(throttled) == 2  # max_attempts: 2, i.e. one retry by botocore
+            assert int(ecs.describe_services(cluster="sandbox", services=["api"])["services"][0]["desiredCount"]) == (
+                desired
+            )
+            taken = _snapshot_files(sandbox) - snapshots
+            assert len(taken) == 1
+            proxy.fault = None
+            restored = await conn.rollback(taken.pop().removesuffix(".json"))
+            await conn.get_health(sandbox.aws("instance/web-1"))
+    assert restored.success
+    record = next(r for r in AuditLog(tmp_path / "audit.jsonl").records() if r["operation"] == "execute_action")
+    assert record["outcome"] == "error" and record["error"]["type"] == "BackendUnavailable"
+    assert record["snapshot_id"] is None or record["snapshot_id"].startswith("snap-")
+    assert throttled[-1].request_id in record["provider_request_ids"]
+    # The modules of our own (the EC2 status checks and CloudWatch reads of get_health) report every request id.
+    health = [r for r in AuditLog(tmp_path / "audit.jsonl").records() if r["operation"] == "get_health"][-1]
+    answered = {c.request_id for c in proxy.calls if c.request_id}
+    assert len(health["provider_request_ids"]) >= 2 and set(health["provider_request_ids"]) <= answered
+
+
 async def test_a_process_killed_during_an_action(sandbox: Sandbox, tmp_path: Path) -> None:
     """The CLI is killed while its action's write hangs: the run's processes go with it, the snapshot stays,
     and a later process rolls back."""
     before, snapshots = _replicas(sandbox), _snapshot_files(sandbox)
-    with FaultProxy(sandbox.directory / "kubernetes") as proxy:
+    with FaultProxy.kubernetes(sandbox.directory / "kubernetes") as proxy:
         config = _proxied_config(sandbox, tmp_path, proxy.port)
         proxy.fault = "hang"
         cli = subprocess.Popen(

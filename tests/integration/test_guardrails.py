@@ -190,9 +190,7 @@ async def test_cap_on_the_resources_one_action_touches(sandbox: Sandbox, tmp_pat
         assert sandbox.kube().deployment("shop", "web")["spec"]["template"] == template  # nothing was written
         dry = await conn.execute_action(Action(type="restart", resource_id=web, dry_run=True))
         assert dry.status == "dry_run" and dry.details["resources_touched"] == replicas
-        scaled = await conn.execute_action(
-            Action(type="scale", resource_id=web, parameters={"replicas": replicas + 1})
-        )
+        scaled = await conn.execute_action(Action(type="scale", resource_id=web, parameters={"replicas": replicas + 1}))
         assert scaled.success and scaled.details["resources_touched"] == 1 and _replicas(sandbox) == replicas + 1
         await conn.rollback(scaled.snapshot_id or "")
     assert _replicas(sandbox) == replicas

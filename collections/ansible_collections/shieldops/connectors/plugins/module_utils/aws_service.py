@@ -11,6 +11,23 @@ except ImportError:  # handled by AnsibleAWSModule
     ClientError = Exception
 
 
+class RequestIds(object):
+    """The request id of every API call made through the clients it watches (botocore's after-call event), so a
+    module can report them (``request_ids``) for the audit trail; upstream modules drop ResponseMetadata."""
+
+    def __init__(self):
+        self.ids = []
+
+    def watch(self, client):
+        client.meta.events.register("after-call", self._keep)
+        return client
+
+    def _keep(self, parsed=None, **kwargs):
+        request_id = ((parsed or {}).get("ResponseMetadata") or {}).get("RequestId")
+        if request_id:
+            self.ids.append(request_id)
+
+
 def _iso(value):
     if isinstance(value, datetime.datetime):
         if value.tzinfo is None:

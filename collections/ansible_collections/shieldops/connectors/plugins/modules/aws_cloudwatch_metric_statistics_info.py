@@ -45,6 +45,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+request_ids:
+  description: The request id of each API call the module made (for the audit trail).
+  returned: always
+  type: list
+  elements: str
 metrics:
   description: Per metric, the data points (Timestamp, Average, Maximum, Sum, SampleCount), oldest first.
   returned: always
@@ -73,9 +78,10 @@ def main():
         ),
         supports_check_mode=True,
     )
+    ids = aws_service.RequestIds()
     end = datetime.datetime.now(datetime.timezone.utc)
     start = end - datetime.timedelta(minutes=module.params["minutes"])
-    cloudwatch = module.client("cloudwatch")
+    cloudwatch = ids.watch(module.client("cloudwatch"))
     result = {}
     try:
         for metric in module.params["metrics"]:
@@ -90,8 +96,8 @@ def main():
                 ["Average", "Maximum", "Sum", "SampleCount"],
             )
     except (BotoCoreError, ClientError) as e:
-        module.fail_json_aws(e, msg="Failed to read CloudWatch metrics")
-    module.exit_json(changed=False, metrics=result)
+        module.fail_json_aws(e, msg="Failed to read CloudWatch metrics", request_ids=ids.ids)
+    module.exit_json(request_ids=ids.ids, changed=False, metrics=result)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+request_ids:
+  description: The request id of each API call the module made (for the audit trail).
+  returned: always
+  type: list
+  elements: str
 statuses:
   description: InstanceStatuses as returned by EC2 (SystemStatus, InstanceStatus, Events, InstanceState).
   returned: always
@@ -48,11 +53,12 @@ def main():
         argument_spec=dict(instance_ids=dict(type="list", elements="str", required=True)),
         supports_check_mode=True,
     )
+    ids = aws_service.RequestIds()
     try:
-        statuses = aws_service.ec2_instance_status(module.client("ec2"), module.params["instance_ids"])
+        statuses = aws_service.ec2_instance_status(ids.watch(module.client("ec2")), module.params["instance_ids"])
     except (BotoCoreError, ClientError) as e:
-        module.fail_json_aws(e, msg="Failed to describe instance status")
-    module.exit_json(changed=False, statuses=statuses)
+        module.fail_json_aws(e, msg="Failed to describe instance status", request_ids=ids.ids)
+    module.exit_json(request_ids=ids.ids, changed=False, statuses=statuses)
 
 
 if __name__ == "__main__":

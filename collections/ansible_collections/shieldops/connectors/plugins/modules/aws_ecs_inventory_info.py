@@ -31,6 +31,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+request_ids:
+  description: The request id of each API call the module made (for the audit trail).
+  returned: always
+  type: list
+  elements: str
 clusters:
   description: DescribeClusters results (with tags and statistics).
   returned: always
@@ -60,7 +65,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-    ecs = module.client("ecs")
+    ids = aws_service.RequestIds()
+    ecs = ids.watch(module.client("ecs"))
     try:
         clusters = aws_service.list_ecs_clusters(ecs, module.params["clusters"])
         services = []
@@ -68,8 +74,8 @@ def main():
             for cluster in clusters:
                 services.extend(aws_service.list_ecs_services(ecs, cluster["clusterArn"]))
     except (BotoCoreError, ClientError) as e:
-        module.fail_json_aws(e, msg="Failed to describe ECS clusters and services")
-    module.exit_json(changed=False, clusters=clusters, services=services)
+        module.fail_json_aws(e, msg="Failed to describe ECS clusters and services", request_ids=ids.ids)
+    module.exit_json(request_ids=ids.ids, changed=False, clusters=clusters, services=services)
 
 
 if __name__ == "__main__":

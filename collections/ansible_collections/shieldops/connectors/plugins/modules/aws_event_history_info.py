@@ -51,6 +51,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+request_ids:
+  description: The request id of each API call the module made (for the audit trail).
+  returned: always
+  type: list
+  elements: str
 alarms:
   description: Alarms on the resource.
   returned: always
@@ -104,6 +109,7 @@ def main():
         ),
         supports_check_mode=True,
     )
+    ids = aws_service.RequestIds()
     p = module.params
     try:
         start = datetime.datetime.fromisoformat(p["start_time"])
@@ -112,19 +118,20 @@ def main():
         module.fail_json(msg="invalid_request: start_time and end_time must be ISO 8601")
     # Optional APIs are asked once: an endpoint without them should not cost retries.
     once = Config(retries={"max_attempts": 1, "mode": "standard"})
-    cloudwatch = module.client("cloudwatch")
+    cloudwatch = ids.watch(module.client("cloudwatch"))
     try:
         alarms = aws_service.alarms_for(cloudwatch, p["dimension_name"], p["dimension_value"])
         history, history_available = aws_service.alarm_history(
-            module.client("cloudwatch", config=once), [a["AlarmName"] for a in alarms], start, end
+            ids.watch(module.client("cloudwatch", config=once)), [a["AlarmName"] for a in alarms], start, end
         )
         trail, available = aws_service.cloudtrail_events(
-            module.client("cloudtrail", config=once), p["resource_name"], start, end, p["max_events"]
+            ids.watch(module.client("cloudtrail", config=once)), p["resource_name"], start, end, p["max_events"]
         )
     except (BotoCoreError, ClientError) as e:
-        module.fail_json_aws(e, msg="Failed to read alarm history or CloudTrail")
+        module.fail_json_aws(e, msg="Failed to read alarm history or CloudTrail", request_ids=ids.ids)
     module.exit_json(
         changed=False,
+        request_ids=ids.ids,
         alarms=alarms,
         alarm_history=history,
         alarm_history_available=history_available,

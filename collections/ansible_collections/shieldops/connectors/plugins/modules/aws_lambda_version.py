@@ -31,6 +31,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+request_ids:
+  description: The request id of each API call the module made (for the audit trail).
+  returned: always
+  type: list
+  elements: str
 version:
   description: The PublishVersion result (Version, CodeSha256, FunctionArn...).
   returned: always
@@ -51,13 +56,14 @@ def main():
         argument_spec=dict(name=dict(type="str", required=True), description=dict(type="str", default="")),
         supports_check_mode=True,
     )
+    ids = aws_service.RequestIds()
     try:
         version, changed = aws_service.publish_lambda_version(
-            module.client("lambda"), module.params["name"], module.params["description"], module.check_mode
+            ids.watch(module.client("lambda")), module.params["name"], module.params["description"], module.check_mode
         )
     except (BotoCoreError, ClientError) as e:
-        module.fail_json_aws(e, msg="Failed to publish a Lambda version")
-    module.exit_json(changed=changed, version=version)
+        module.fail_json_aws(e, msg="Failed to publish a Lambda version", request_ids=ids.ids)
+    module.exit_json(request_ids=ids.ids, changed=changed, version=version)
 
 
 if __name__ == "__main__":
