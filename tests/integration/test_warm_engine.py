@@ -214,6 +214,7 @@ def _volatile(value: Any) -> Any:
     drop = {
         "invocation",
         "ResponseMetadata",
+        "request_ids",
         "response_metadata",
         "creationTimestamp",
         "resourceVersion",

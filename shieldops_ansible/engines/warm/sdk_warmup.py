@@ -56,3 +56,6 @@ def warm_up() -> None:
         for service in _AWS_SERVICES:
             # Creating a client loads the service model, endpoints and the retry and paginator data.
             session.client(service)
+        # amazon.aws checks the service name against these lists (a scan of botocore's data directories).
+        session.get_available_services()
+        session.get_available_resources()
