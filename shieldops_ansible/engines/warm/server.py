@@ -115,7 +115,7 @@ def _warm_ansible() -> None:
         with contextlib.suppress(Exception):
             list(loader.all(class_only=True))
     parsed = _share_parsed_yaml()
-    from . import in_worker, inline_tasks, template_cache
+    from . import in_worker, inline_tasks, local_tmp, template_cache
 
     # Compiling the templates also loads, here, the filter and test plugins they name.
     template_cache.install()
@@ -135,6 +135,7 @@ def _warm_ansible() -> None:
                 importlib.import_module(target)
     in_worker.install()
     inline_tasks.install()
+    local_tmp.install()
 
 
 def _share_parsed_yaml() -> dict[str, Any]:

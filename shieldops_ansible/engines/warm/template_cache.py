@@ -55,7 +55,7 @@ def install() -> None:
     original_compile = AnsibleEnvironment.compile
     original_compile_expression = AnsibleEnvironment.compile_expression
 
-    def compile(  # noqa: A001 - the method's own name
+    def compile(
         self: Any, source: Any, name: Any = None, filename: Any = None, raw: bool = False, defer_init: bool = False
     ) -> Any:
         if raw or self._debuggable_template_source:
@@ -86,9 +86,9 @@ def install() -> None:
         template = self.template_class.from_code(self, code, self.make_globals(None), None)
         return TemplateExpression(template, undefined_to_none)
 
-    AnsibleEnvironment.compile = compile  # type: ignore[method-assign,assignment]
-    AnsibleEnvironment.compile_expression = compile_expression  # type: ignore[method-assign]
-    AnsibleEnvironment._shieldops_compile_cache = True  # type: ignore[attr-defined]
+    AnsibleEnvironment.compile = compile
+    AnsibleEnvironment.compile_expression = compile_expression
+    AnsibleEnvironment._shieldops_compile_cache = True
 
 
 def _strings(data: Any, key: str | None = None) -> Iterator[tuple[str | None, str]]:
