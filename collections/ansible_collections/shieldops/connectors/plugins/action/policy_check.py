@@ -58,6 +58,7 @@ class ActionModule(ActionBase):
         args = self._task.args
         action = dict(args.get("action") or {})
         path = args.get("config") or os.environ.get("SHIELDOPS_CONFIG") or "shieldops.yaml"
+        no_policy = dict(changed=False, policy=None, msg="no ShieldOps config file: no policy to enforce")
         try:
             from shieldops_ansible.config import load_config
             from shieldops_ansible.errors import ShieldOpsError
@@ -65,7 +66,7 @@ class ActionModule(ActionBase):
             from shieldops_ansible.rate_limit import RateLimiter
         except ImportError:
             if not os.path.exists(path):
-                result.update(changed=False, policy=None, msg="no ShieldOps config file: no policy to enforce")
+                result.update(no_policy)
             else:
                 result.update(failed=True,
                               msg="policy_denied: the shieldops_ansible package is needed to check the policy")
@@ -78,7 +79,7 @@ class ActionModule(ActionBase):
                                     None if wanted is None else int(wanted))
             result["touches"] = touches
         if not os.path.exists(path):
-            result.update(changed=False, policy=None, msg="no ShieldOps config file: no policy to enforce")
+            result.update(no_policy)
             return result
         try:
             config = load_config(path)
