@@ -129,7 +129,10 @@ def _sshd_config(host: LinuxHost, listen: str) -> str:
             "PermitRootLogin prohibit-password",
             "AllowAgentForwarding yes",
             "Subsystem sftp internal-sftp",
-            f"SetEnv SHIELDOPS_SANDBOX_HOST={host.name}",
+            # The sandbox hosts log in as this machine's root, whose ~/.bashrc belongs to the machine, not to the
+            # host we emulate (here it starts pyenv, ~100 ms per SSH session). Debian's bash sources ~/.bashrc for
+            # a command run by sshd only at shell level 1: a login that starts at level 1 skips it.
+            f"SetEnv SHIELDOPS_SANDBOX_HOST={host.name} SHLVL=1",
             "",
         ]
     )

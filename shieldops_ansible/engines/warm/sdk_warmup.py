@@ -122,8 +122,11 @@ def warm_up() -> None:
 
         session = boto3.session.Session(region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
         for service in _AWS_SERVICES:
-            # Creating a client loads the service model, endpoints and the retry and paginator data.
-            session.client(service)
+            # Creating a client loads the service model, endpoints and retry data; the paginator and waiter
+            # models load on first use (each first load also scans botocore's data directories, ~10 ms).
+            client = session.client(service)
+            client.can_paginate("describe")
+            client.waiter_names  # noqa: B018 - the property loads the waiter model
         # amazon.aws checks the service name against these lists (a scan of botocore's data directories).
         session.get_available_services()
         session.get_available_resources()
