@@ -145,15 +145,7 @@ def _run_payload(payload: bytes, path: str, env: dict[str, str]) -> dict[str, An
             _become_module_process()
             sys.argv = [path]  # the AnsiballZ wrapper reads a second argument as a debug command
             code = 0
-            if os.environ.get("SO_PROF"):
-                import cProfile
-                _p = cProfile.Profile()
-                try:
-                    _p.runcall(_run_module, payload, path)
-                finally:
-                    _p.dump_stats(os.environ["SO_PROF"] + "/" + str(os.getpid()) + ".prof")
-            else:
-                _run_module(payload, path)
+            _run_module(payload, path)
         except SystemExit as exit_:
             code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
         except BaseException as exc:  # reported to Ansible as the module's failure
