@@ -1,6 +1,6 @@
 """The snapshot store: JSON documents under ``<state_dir>/snapshots/``, written by the create_snapshot playbook.
 
-The playbook writes (atomically, through the copy module), so snapshots taken by the facade, the CLI, plain
+The playbook writes (atomically, through the shieldops.connectors.snapshot_store action), so snapshots taken by the facade, the CLI, plain
 ansible-playbook or an AWX job are all found here; this module only reads.
 """
 

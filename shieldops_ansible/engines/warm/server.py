@@ -48,9 +48,13 @@ def _die_with_parent(sig: int = signal.SIGTERM) -> None:
 
 def _warm_ansible() -> None:
     """Import and load, in this process, what every request would otherwise load again."""
+    from ansible import constants
     from ansible.plugins import loader as plugin_loader
 
     plugin_loader.init_plugin_loader()
+    # The strategy sleeps this long between looks at the results queue, once per task at least (1 ms by default:
+    # ~13 ms of a Kubernetes get_health). Tasks here take milliseconds, so it looks more often.
+    constants.DEFAULT_INTERNAL_POLL_INTERVAL = 0.0001
     for name in (
         "ansible.cli.playbook",
         "ansible.executor.playbook_executor",
