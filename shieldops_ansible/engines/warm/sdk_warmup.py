@@ -119,13 +119,15 @@ def warm_up() -> None:
     share_botocore_event_names()
     with contextlib.suppress(Exception):
         import boto3
+        from botocore import xform_name
 
         session = boto3.session.Session(region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
         for service in _AWS_SERVICES:
             # Creating a client loads the service model, endpoints and retry data; the paginator and waiter
             # models load on first use (each first load also scans botocore's data directories, ~10 ms).
             client = session.client(service)
-            client.can_paginate("describe")
+            operation = xform_name(client.meta.service_model.operation_names[0])
+            client.can_paginate(operation)
             client.waiter_names  # noqa: B018 - the property loads the waiter model
         # amazon.aws checks the service name against these lists (a scan of botocore's data directories).
         session.get_available_services()
