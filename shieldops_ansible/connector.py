@@ -234,15 +234,11 @@ class InfraConnector:
         action_id = f"act-{uuid.uuid4().hex[:16]}"
         started = datetime.now(UTC)
         steps: list[dict[str, Any]] = []
-        snapshot_id: str | None = None
         live = not action.dry_run
-        if spec.destructive and live and policy.require_snapshot:
-            # A failed snapshot stops the action: nothing changes without a way back.
-            snapshot_id = (await _step(steps, "snapshot", self._create_snapshot(action.resource_id))).id
         before: HealthStatus | None = None
         if policy.verify_and_rollback and live:
             before = await _step(steps, "health_before", self._get_health(action.resource_id), optional=True)
-        request = {
+        request: dict[str, Any] = {
             "action": {
                 "type": action.type,
                 "resource_id": action.resource_id,
@@ -252,19 +248,24 @@ class InfraConnector:
             },
             "action_id": action_id,
         }
+        snapshot_id: str | None = None
+        if spec.destructive and live and policy.require_snapshot:
+            # The playbook snapshots first, in the action's own run and before any write; a failed snapshot
+            # fails the run before the action (nothing changes without a way back).
+            snapshot_id = request["snapshot_id"] = f"snap-{uuid.uuid4().hex[:20]}"
         extra: dict[str, Any] = {}
         if decision.needs_approval:
             extra["shieldops_approved_by"] = "the approver given to connect()"
         if policy.rate_limit is not None and live:
             extra["shieldops_rate_limit_reserved"] = True  # counted above; the playbook must not count it twice
-        result = await _step(
-            steps, "act", self._execute("execute_action", request, check_mode=action.dry_run, extra_vars=extra)
-        )
+        result = await self._snapshot_and_act(steps, request, snapshot_id, check_mode=action.dry_run, extra=extra)
+        if snapshot_id is not None and not self._snapshots.exists(snapshot_id):
+            snapshot_id = None
         if not result.get("ok"):
             error = result.get("error") or {}
             kind, message = str(error.get("kind", "failed")), _clean(error.get("message", ""))
             steps[-1]["outcome"] = f"failed: {kind}"
-            if kind in _RAISED_FROM_ACTIONS:
+            if kind in _RAISED_FROM_ACTIONS or steps[-1]["step"] == "snapshot":
                 raise error_for_kind(kind, message)
             return ActionResult(
                 action_id=action_id,
@@ -308,6 +309,51 @@ class InfraConnector:
             finished_at=datetime.now(UTC),
             details=details,
         )
+
+    async def _snapshot_and_act(
+        self,
+        steps: list[dict[str, Any]],
+        request: Mapping[str, Any],
+        snapshot_id: str | None,
+        *,
+        check_mode: bool,
+        extra: Mapping[str, Any],
+    ) -> Mapping[str, Any]:
+        """The execute_action run, reported as the transaction's steps: "snapshot" (when the run takes one) up to
+        the moment the playbook stored it, then "act". A run that fails before the snapshot is stored ends on the
+        snapshot step."""
+        if snapshot_id is None:
+            result: Mapping[str, Any] = await _step(
+                steps, "act", self._execute("execute_action", request, check_mode=check_mode, extra_vars=extra)
+            )
+            return result
+        snapshot_step: dict[str, Any] = {"step": "snapshot", "started_at": datetime.now(UTC).isoformat()}
+        steps.append(snapshot_step)
+        started = time.monotonic()
+        act_step: dict[str, Any] = {}
+
+        def on_stored(event: Mapping[str, Any]) -> None:
+            data = event.get("event_data") or {}
+            if event.get("event") == "runner_on_ok" and str(data.get("task_action", "")).endswith("snapshot_store"):
+                snapshot_step.update(outcome="ok", ms=round((time.monotonic() - started) * 1000, 1))
+                act_step.update(step="act", started_at=datetime.now(UTC).isoformat(), at=time.monotonic())
+                steps.append(act_step)
+
+        try:
+            result = await self._execute(
+                "execute_action", request, check_mode=check_mode, extra_vars=extra, on_progress=on_stored
+            )
+        except ShieldOpsError as exc:
+            (act_step or snapshot_step)["outcome"] = f"error: {type(exc).__name__}: {_clean(str(exc))}"
+            raise
+        finally:
+            ended = time.monotonic()
+            if act_step:
+                act_step["ms"] = round((ended - act_step.pop("at")) * 1000, 1)
+            else:
+                snapshot_step["ms"] = round((ended - started) * 1000, 1)
+        (act_step or snapshot_step).setdefault("outcome", "ok")
+        return result
 
     async def _verify(self, resource_id: str, timeout_s: float) -> HealthStatus:
         """Health after the action: polled until healthy or the timeout, then the last reading."""
@@ -398,6 +444,7 @@ class InfraConnector:
         *,
         check_mode: bool = False,
         extra_vars: Mapping[str, Any] | None = None,
+        on_progress: EventCallback | None = None,
     ) -> Mapping[str, Any]:
         extra_vars = extra_vars or {}
         settings = self.environment.settings
@@ -415,7 +462,9 @@ class InfraConnector:
         }
         secret_env = await self.environment.provider.credentials_env(settings)
         record = _CURRENT_RECORD.get()
-        on_event = self._on_event if record is None else _recording_request_ids(record, self._on_event)
+        on_event = _chained(on_progress, self._on_event)
+        if record is not None:
+            on_event = _recording_request_ids(record, on_event)
         started = time.monotonic()
         run: RunResult = await self._engine.run(
             RunRequest(
@@ -437,6 +486,17 @@ class InfraConnector:
                 f"{operation} on {self.name} produced no result after {time.monotonic() - started:.1f} s: {detail}"
             )
         return run.result
+
+
+def _chained(first: EventCallback | None, then: EventCallback | None) -> EventCallback | None:
+    if first is None or then is None:
+        return first or then
+
+    def on_event(event: Mapping[str, Any]) -> None:
+        first(event)
+        then(event)
+
+    return on_event
 
 
 def _recording_request_ids(record: dict[str, Any], then: EventCallback | None) -> EventCallback:

@@ -1,7 +1,8 @@
-"""The snapshot store: JSON documents under ``<state_dir>/snapshots/``, written by the create_snapshot playbook.
+"""The snapshot store: JSON documents under ``<state_dir>/snapshots/``, written by the playbooks.
 
-The playbook writes (atomically, through the shieldops.connectors.snapshot_store action), so snapshots taken by the facade, the CLI, plain
-ansible-playbook or an AWX job are all found here; this module only reads.
+The create_snapshot playbook, and an execute_action run that snapshots first, write them (atomically, through the
+shieldops.connectors.snapshot_store action), so snapshots taken by the facade, the CLI, plain ansible-playbook or
+an AWX job are all found here; this module only reads.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ class SnapshotStore:
         if not isinstance(snapshot_id, str) or not SNAPSHOT_ID.match(snapshot_id):
             raise SnapshotNotFound(f"not a snapshot id: {quote_untrusted(snapshot_id)}")
         return self.directory / f"{snapshot_id}.json"
+
+    def exists(self, snapshot_id: str) -> bool:
+        return self.path(snapshot_id).is_file()
 
     def load(self, snapshot_id: str) -> Snapshot:
         path = self.path(snapshot_id)

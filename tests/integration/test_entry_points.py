@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,22 @@ from tests.support import Sandbox
 
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
+
+
+def _ansible_playbook(playbook: str, request: Path, credentials: dict[str, str]) -> Any:
+    """Run one of our playbooks as an operator would, with the json callback; its parsed output."""
+    run_env = dict(os.environ) | credentials | {"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"}
+    proc = subprocess.run(
+        [str(BIN / "ansible-playbook"), f"playbooks/{playbook}", "-e", f"@{request}"],
+        cwd=project_dir(),
+        env=run_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return json.loads(proc.stdout)
 
 
 async def test_ansible_playbook_direct_matches_facade(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -35,19 +52,8 @@ async def test_ansible_playbook_direct_matches_facade(sandbox: Sandbox, tmp_path
         )
     )
     # An operator's shell: temporary credentials in the environment (here from the same AssumeRole).
-    run_env = dict(os.environ) | await env.provider.credentials_env(env.settings)
-    run_env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.builtin.json"
-    proc = subprocess.run(
-        [str(BIN / "ansible-playbook"), "playbooks/get_health.yml", "-e", f"@{request}"],
-        cwd=project_dir(),
-        env=run_env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    stats = json.loads(proc.stdout)["global_custom_stats"]["shieldops_result"]
+    output = _ansible_playbook("get_health.yml", request, await env.provider.credentials_env(env.settings))
+    stats = output["global_custom_stats"]["shieldops_result"]
     assert stats["ok"] is True
     direct = stats["value"]
     for doc in (facade, direct):
@@ -113,3 +119,45 @@ async def test_aws_ec2_inventory_plugin_lists_sandbox_instances(sandbox: Sandbox
     if isinstance(resource_id, dict):
         resource_id = resource_id["__ansible_unsafe"]
     assert resource_id == sandbox.aws("instance/web-1")
+
+
+async def test_execute_action_playbook_snapshots_first_in_the_same_run(sandbox: Sandbox, tmp_path: Path) -> None:
+    """An operator's (or AWX template's) execute_action run that names a snapshot takes it before its write, and
+    the facade's own transaction is the same single run: a snapshot step, then the act step."""
+    replicas = int(sandbox.kube().deployment("shop", "web")["spec"]["replicas"])
+    env = load_config(sandbox.config).environment("kubernetes")
+    state_dir = load_config(sandbox.config).state_dir
+    request = tmp_path / "request.json"
+    action = {"type": "scale", "resource_id": "deployment/shop/web", "parameters": {"replicas": replicas + 1}}
+    request.write_text(
+        json.dumps(
+            {
+                "shieldops_request": {
+                    "provider": "kubernetes",
+                    "environment": "kubernetes",
+                    "action": action,
+                    "snapshot_id": "snap-byoperator01",
+                },
+                "shieldops_settings": env.settings.role_settings(),
+                "shieldops_state_dir": str(state_dir),
+                "shieldops_config": str(sandbox.config),
+            }
+        )
+    )
+    output = _ansible_playbook("execute_action.yml", request, await env.provider.credentials_env(env.settings))
+    tasks = [t["task"]["name"] for t in output["plays"][0]["tasks"]]
+    stored = tasks.index("operation : Keep the snapshot as a fact and write its document")
+    assert stored < tasks.index("kubernetes : Scale through the scale subresource")
+    assert int(sandbox.kube().deployment("shop", "web")["spec"]["replicas"]) == replicas + 1
+    snapshot = json.loads((state_dir / "snapshots" / "snap-byoperator01.json").read_text())
+    assert snapshot["resource_id"] == "deployment/shop/web"
+    async with connect("kubernetes", config=sandbox.config) as conn:
+        await conn.rollback("snap-byoperator01")
+        assert int(sandbox.kube().deployment("shop", "web")["spec"]["replicas"]) == replicas
+        result = await conn.execute_action(action | {"parameters": {"replicas": replicas + 2}})
+        steps = result.details["transaction"]
+        assert [s["step"] for s in steps] == ["snapshot", "act"]
+        assert all(s["outcome"] == "ok" and s["ms"] > 0 for s in steps)
+        assert result.snapshot_id and (state_dir / "snapshots" / f"{result.snapshot_id}.json").is_file()
+        await conn.rollback(result.snapshot_id)
+    assert int(sandbox.kube().deployment("shop", "web")["spec"]["replicas"]) == replicas

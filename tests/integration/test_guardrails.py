@@ -164,7 +164,7 @@ async def test_an_action_that_makes_health_worse_is_rolled_back(sandbox: Sandbox
         result = await conn.execute_action(Action(type="stop", resource_id="service/web-1/web"))
         health = await conn.get_health("service/web-1/web")
     steps = result.details["transaction"]
-    assert [s["step"] for s in steps] == ["snapshot", "health_before", "act", "verify", "rollback"]
+    assert [s["step"] for s in steps] == ["health_before", "snapshot", "act", "verify", "rollback"]
     assert steps[3]["outcome"].startswith("worse: healthy -> ")
     assert all(s["ms"] >= 0 for s in steps) and steps[4]["outcome"] == "ok"
     assert not result.success and result.status == "failed" and "rolled back" in result.message

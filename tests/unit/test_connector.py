@@ -71,19 +71,47 @@ async def test_error_kinds_become_exceptions(config: Path, kind: str, error: typ
     assert "\x00" not in str(info.value) and "\x1b" not in str(info.value)
 
 
-async def test_failed_action_is_a_result_and_destructive_ones_snapshot_first(config: Path) -> None:
-    snapshot = SNAPSHOT
-    engine = ScriptedEngine(
-        {
-            "create_snapshot": {"ok": True, "value": snapshot},
-            "execute_action": {"ok": False, "error": {"kind": "failed", "message": "IncorrectInstanceState"}},
-        }
-    )
+def _playbook_storing_the_snapshot(state_dir: Path, answer: dict[str, Any]) -> Any:
+    """What the execute_action playbook does when the request names a snapshot: stores it (the document and the
+    snapshot_store task's event), then acts."""
+
+    def run(request: RunRequest) -> dict[str, Any]:
+        snapshot_id = request.variables["shieldops_request"]["snapshot_id"]
+        (state_dir / "snapshots").mkdir(parents=True, exist_ok=True)
+        (state_dir / "snapshots" / f"{snapshot_id}.json").write_text(json.dumps(SNAPSHOT | {"id": snapshot_id}))
+        assert request.on_event is not None
+        request.on_event(
+            {"event": "runner_on_ok", "event_data": {"task_action": "shieldops.connectors.snapshot_store", "res": {}}}
+        )
+        return answer
+
+    return run
+
+
+async def test_failed_action_is_a_result_and_destructive_ones_snapshot_first(config: Path, tmp_path: Path) -> None:
+    failed = {"ok": False, "error": {"kind": "failed", "message": "IncorrectInstanceState"}}
+    engine = ScriptedEngine({"execute_action": _playbook_storing_the_snapshot(tmp_path / "state", failed)})
     async with connect("aws", config=config, engine=engine) as conn:
         result = await conn.execute_action(Action(type="stop", resource_id=IID))
-    assert [r.operation for r in engine.requests] == ["create_snapshot", "execute_action"]
-    assert result.status == "failed" and not result.success and result.snapshot_id == snapshot["id"]
+    # One run: the playbook snapshots before its first write.
+    assert [r.operation for r in engine.requests] == ["execute_action"]
+    asked = engine.requests[0].variables["shieldops_request"]["snapshot_id"]
+    assert result.status == "failed" and not result.success and result.snapshot_id == asked
     assert result.message == "IncorrectInstanceState"
+    steps = result.details["transaction"]
+    assert [(s["step"], s["outcome"]) for s in steps] == [("snapshot", "ok"), ("act", "failed: failed")]
+
+
+async def test_a_snapshot_that_fails_stops_the_action_with_its_error(config: Path) -> None:
+    # The run fails before the snapshot_store task: the snapshot's error is raised, and no snapshot id is given.
+    engine = ScriptedEngine({"execute_action": {"ok": False, "error": {"kind": "not_found", "message": "no instance"}}})
+    async with connect("aws", config=config, engine=engine) as conn:
+        with pytest.raises(ResourceNotFound, match="no instance"):
+            await conn.execute_action(Action(type="stop", resource_id=IID))
+        with pytest.raises(ResourceNotFound):
+            await conn.execute_action(Action(type="stop", resource_id=IID, dry_run=True))
+    assert "snapshot_id" in engine.requests[0].variables["shieldops_request"]
+    assert "snapshot_id" not in engine.requests[1].variables["shieldops_request"]  # a dry run takes none
 
 
 async def test_dry_run_runs_in_check_mode_without_snapshot(config: Path) -> None:
