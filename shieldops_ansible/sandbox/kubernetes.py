@@ -86,7 +86,11 @@ def serve(directory: Path) -> None:
         path.touch(mode=0o600)
         path.write_text(token)
     server.start()
-    (base / "server.json").write_text(json.dumps({"port": server.port}))
+    # The launcher polls for server.json and reads it as soon as it exists: write it aside and rename it
+    # into place, so that it can never see the file created but still empty.
+    pending = base / "server.json.pending"
+    pending.write_text(json.dumps({"port": server.port}))
+    pending.replace(base / "server.json")
     while True:
         time.sleep(3600)
 

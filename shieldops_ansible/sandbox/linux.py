@@ -100,6 +100,19 @@ def _wait_tcp(address: str, port: int, timeout_s: float, netns: str | None = Non
     raise LinuxSandboxError(f"sshd on {address}:{port} not ready after {timeout_s:.0f} s")
 
 
+def _wait_unix_socket(path: Path, timeout_s: float) -> None:
+    # The socket file appears at bind(), before the agent listens: wait until a connection is accepted.
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.connect(str(path))
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise LinuxSandboxError(f"ssh-agent did not listen on {path} within {timeout_s:.0f} s")
+
+
 def _wait_programs_settled(host: LinuxHost, timeout_s: float) -> None:
     """Ready means every program has reached a lasting state (RUNNING, FATAL...), not STARTING or BACKOFF."""
     ctl = [str(Path(sys.executable).parent / "supervisorctl"), "-c", str(host.directory / "supervisord.conf"), "status"]
@@ -205,9 +218,7 @@ def start_linux(directory: Path) -> LinuxSandbox:
         with contextlib.suppress(FileNotFoundError):
             sandbox.agent_socket.unlink()
         sandbox.pids["ssh-agent"] = _spawn(["ssh-agent", "-D", "-a", str(sandbox.agent_socket)], base / "ssh-agent.log")
-        deadline = time.monotonic() + 10
-        while not sandbox.agent_socket.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _wait_unix_socket(sandbox.agent_socket, 10)
         _run_with_env({"SSH_AUTH_SOCK": str(sandbox.agent_socket)}, "ssh-add", "-q", str(key))
         key.unlink()
         Path(f"{key}.pub").unlink()
