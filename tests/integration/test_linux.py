@@ -20,6 +20,7 @@ from shieldops_ansible import (
     BackendUnavailable,
     InfraConnector,
     ResourceNotFound,
+    ShieldOpsError,
     TimeRange,
     connect,
 )
@@ -96,7 +97,11 @@ async def test_config_change_rolled_back_byte_for_byte(linux: InfraConnector, sa
     original = config.read_bytes()
     snapshot = await linux.create_snapshot("service/web-1/web")
     files = {f["path"]: f for f in snapshot.handles["files"]}
-    assert files[str(config)]["checksum"] and Path(files[str(config)]["stored"]).read_bytes() == original
+    stored = Path(files[str(config)]["stored"])
+    assert files[str(config)]["checksum"] and stored.read_bytes() == original
+    # The copy may hold a password: readable by the state directory's owner only.
+    assert stored.stat().st_mode & 0o777 == 0o600 and stored.parent.stat().st_mode & 0o777 == 0o700
+    assert "content" not in files[str(config)]
     config.write_bytes(original + b"workers = 64\n\x00binary tail\n")
     os.chmod(config, 0o600)
     await linux.execute_action(Action(type="stop", resource_id="service/web-1/web"))
@@ -106,6 +111,20 @@ async def test_config_change_rolled_back_byte_for_byte(linux: InfraConnector, sa
     assert config.read_bytes() == original
     assert oct(config.stat().st_mode & 0o777) == "0o644"
     assert sandbox.supervisor_status("web-1")["web"] == "RUNNING"
+
+
+async def test_a_tampered_copy_fails_rollback_before_the_host_is_touched(
+    linux: InfraConnector, sandbox: Sandbox
+) -> None:
+    config = sandbox.linux_dir / "web-2" / "etc" / "worker.conf"
+    snapshot = await linux.create_snapshot("host/web-2")
+    stored = next(Path(f["stored"]) for f in snapshot.handles["files"] if f["path"] == str(config))
+    stored.write_bytes(b"not what was captured\n")
+    changed = config.read_bytes() + b"# changed after the snapshot\n"
+    config.write_bytes(changed)
+    with pytest.raises(ShieldOpsError, match="does not match the snapshot's checksum"):
+        await linux.rollback(snapshot.id)
+    assert config.read_bytes() == changed
 
 
 async def test_host_snapshot_and_simulated_reboot(linux: InfraConnector, sandbox: Sandbox) -> None:

@@ -3,6 +3,7 @@ warm server's private directory, events, or exception texts. Every operation of 
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from tests.support import Sandbox
 pytestmark = pytest.mark.integration
 
 CANARY = "canary-token-9d3e41"  # a secret-looking variable of our own environment
+CONFIG_SECRET = "db-password-5b71c0e2"  # in a configuration file that Linux snapshots capture
 
 
 def _targets(sandbox: Sandbox, provider: str) -> dict[str, Any]:
@@ -49,6 +51,10 @@ async def _secrets(sandbox: Sandbox, provider: str) -> list[str]:
     environment = load_config(sandbox.config).environment(provider)
     env = await environment.provider.credentials_env(environment.settings)
     found = [CANARY]
+    if provider == "linux":
+        # As written and as a module would carry the whole file (base64).
+        web_conf = (sandbox.linux_dir / "web-1" / "etc" / "web.conf").read_bytes()
+        found += [CONFIG_SECRET, base64.b64encode(web_conf).decode()]
     if provider == "aws":
         found += [env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env["AWS_SESSION_TOKEN"]]
     if provider == "kubernetes":
@@ -70,6 +76,10 @@ async def test_no_secret_in_anything_we_write_or_say(
     config = tmp_path / "shieldops.yaml"
     config.write_text(yaml.safe_dump(doc))
     artifacts = tmp_path / "artifacts"
+    if provider == "linux":
+        web_conf = sandbox.linux_dir / "web-1" / "etc" / "web.conf"
+        if CONFIG_SECRET not in web_conf.read_text():
+            web_conf.write_text(web_conf.read_text() + f"password = {CONFIG_SECRET}\n")
     server = WarmServer()
     engine = WarmEngine(server) if engine_name == "warm" else RunnerEngine(keep_artifacts_in=artifacts)
     events: list[Any] = []
@@ -101,6 +111,11 @@ async def test_no_secret_in_anything_we_write_or_say(
     files = [p for base in (tmp_path / "state", artifacts) if base.exists() for p in base.rglob("*") if p.is_file()]
     files.append(tmp_path / "audit.jsonl")
     assert any("snapshots" in p.parts for p in files)
+    # The snapshot's copies of the host's files hold what the files hold, by design (0600, see test_linux).
+    copies = [p for p in files if p.is_relative_to(tmp_path / "state" / "snapshots") and "files" in p.parts]
+    if provider == "linux":
+        assert any(CONFIG_SECRET in _read(p) for p in copies)
+    files = [p for p in files if p not in copies]
     if engine_name == "runner":
         assert any(p.name == "command" for p in files), "ansible-runner's record of the environment is scanned"
     texts = [_read(p) for p in files] + texts_while_running + said + [json.dumps(events, default=str)]

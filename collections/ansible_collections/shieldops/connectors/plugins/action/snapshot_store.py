@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 
 from ansible.module_utils.common.json import get_encoder
 from ansible.plugins.action import ActionBase
+from ansible_collections.shieldops.connectors.plugins.plugin_utils.private_files import write_privately
 
 DOCUMENTATION = """
 module: snapshot_store
@@ -58,19 +58,5 @@ class ActionModule(ActionBase):
         if self._task.check_mode:
             return result
         document = json.dumps(snapshot, cls=get_encoder("tagless"), indent=4, sort_keys=True, separators=(",", ": "))
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-        os.chmod(folder, 0o700)
-        fd, partial = tempfile.mkstemp(prefix=f".{snapshot['id']}.", suffix=".partial", dir=folder)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:  # mkstemp made it 0600
-                out.write(document + "\n")
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(partial, path)
-        except BaseException:
-            try:
-                os.unlink(partial)
-            except OSError:
-                pass
-            raise
+        write_privately(path, (document + "\n").encode("utf-8"))
         return result

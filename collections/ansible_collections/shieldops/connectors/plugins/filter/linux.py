@@ -219,20 +219,6 @@ def linux_supervisor_log_events(stdout, rid, program):
     return events
 
 
-def linux_file_handles(stats, host, files_dir):
-    """Stat results of the snapshotted files into handles: path, checksum, mode, owner, stored copy."""
-    out = []
-    for result in stats or []:
-        st = result.get("stat") or {}
-        path = result.get("linux_file") or st.get("path")
-        out.append({
-            "host": host, "path": path, "exists": bool(st.get("exists")), "checksum": st.get("checksum"),
-            "mode": st.get("mode"), "owner": st.get("pw_name"), "group": st.get("gr_name"),
-            "stored": "%s/%s%s" % (files_dir, host, path) if st.get("exists") else None,
-        })
-    return out
-
-
 def linux_package_versions(packages, names=None):
     """package_facts' packages into {name: version}; only `names` when given (missing ones map to None)."""
     packages = packages or {}
@@ -253,6 +239,5 @@ class FilterModule(object):
             "linux_service_health": linux_service_health,
             "linux_journal_events": linux_journal_events,
             "linux_supervisor_log_events": linux_supervisor_log_events,
-            "linux_file_handles": linux_file_handles,
             "linux_package_versions": linux_package_versions,
         }

@@ -1,0 +1,69 @@
+# -*- coding: utf-8 -*-
+"""Capture files of a host into a snapshot: one remote module run reads them, the controller stores them.
+
+The module of the same name expands the paths and returns each file's metadata, SHA-256 and content; this action
+checks every content against its checksum, writes it under `dest` (privately and atomically, see
+plugin_utils/private_files.py) and returns the metadata with the stored path instead of the content, so that no
+file content reaches the task result, the events or the artifacts (configuration files hold passwords).
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import posixpath
+
+from ansible.plugins.action import ActionBase
+from ansible_collections.shieldops.connectors.plugins.plugin_utils.private_files import write_privately
+
+_MODULE = "shieldops.connectors.linux_file_capture"
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("paths", "dest", "max_file_bytes"))
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        paths = self._task.args.get("paths")
+        dest = self._task.args.get("dest")
+        if not isinstance(paths, list) or not dest:
+            return dict(result, failed=True, msg="linux_file_capture needs paths (a list) and dest")
+        module_args = {"paths": paths}
+        if "max_file_bytes" in self._task.args:
+            module_args["max_file_bytes"] = self._task.args["max_file_bytes"]
+        try:
+            captured = self._execute_module(module_name=_MODULE, module_args=module_args, task_vars=task_vars)
+        finally:
+            self._remove_tmp_path(self._connection._shell.tmpdir)
+        files = captured.pop("files", None) or []
+        result.update(captured)
+        if result.get("failed"):
+            return result
+        dest = os.path.abspath(os.path.expanduser(str(dest)))
+        stored_files = []
+        for entry in files:
+            content = entry.pop("content", None)
+            entry["stored"] = None
+            if entry.get("exists"):
+                try:
+                    entry["stored"] = self._store(dest, entry, content)
+                except ValueError as error:
+                    return dict(result, failed=True, msg=str(error))
+            stored_files.append(entry)
+        result["files"] = stored_files
+        return result
+
+    def _store(self, dest, entry, content):
+        path = entry.get("path")
+        # The path names a file under dest: only a normalised absolute path may, never one that climbs out.
+        if not isinstance(path, str) or not posixpath.isabs(path) or posixpath.normpath(path) != path or "/../" in path:
+            raise ValueError(f"the host returned an unusable path: {path!r}")
+        data = base64.b64decode(content or "", validate=True)
+        if hashlib.sha256(data).hexdigest() != entry.get("checksum"):
+            raise ValueError(f"the content of {path} does not match its checksum")
+        stored = os.path.join(dest, path.lstrip("/"))
+        if not self._task.check_mode:
+            write_privately(stored, data)
+        return stored
