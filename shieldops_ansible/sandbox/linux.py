@@ -142,6 +142,10 @@ def _sshd_config(host: LinuxHost, listen: str) -> str:
             "PermitRootLogin prohibit-password",
             "AllowAgentForwarding yes",
             "Subsystem sftp internal-sftp",
+            # A session whose client has gone without a word (its network namespace deleted under it) ends
+            # within ~30 s instead of living on.
+            "ClientAliveInterval 10",
+            "ClientAliveCountMax 3",
             # The sandbox hosts log in as this machine's root, whose ~/.bashrc belongs to the machine, not to the
             # host we emulate (here it starts pyenv, ~100 ms per SSH session). Debian's bash sources ~/.bashrc for
             # a command run by sshd only at shell level 1: a login that starts at level 1 skips it.
@@ -382,6 +386,13 @@ def stop_linux(pids: dict[str, int], netns: list[str], links: list[str]) -> None
             time.sleep(0.05)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
+    # sshd's sessions (a persistent control connection's, among others) run in sessions of their own, outside the
+    # process group of the sshd we started: end what still runs inside the namespaces we made, or it outlives them.
+    for ns in netns:
+        listed = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True, check=False, timeout=10)
+        for left in listed.stdout.split():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(left), signal.SIGKILL)
     for link in links:
         subprocess.run(["ip", "link", "del", link], capture_output=True, check=False, timeout=10)
     for ns in netns:

@@ -24,7 +24,8 @@ from shieldops_ansible import (
     TimeRange,
     connect,
 )
-from tests.support import Sandbox, rollback_in_new_process
+from shieldops_ansible.sandbox import manager
+from tests.support import Sandbox, rollback_in_new_process, start_sandbox
 
 pytestmark = pytest.mark.integration
 
@@ -199,3 +200,37 @@ async def test_host_made_unreachable_mid_run(sandbox: Sandbox) -> None:
                 await conn.create_snapshot("service/web-2/worker")
     finally:
         subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", inner, "up"], check=True)
+
+
+async def test_sandbox_down_ends_every_process_in_its_namespaces(tmp_path: Path) -> None:
+    """sshd runs each session (a persistent control connection's too) outside the process group of the sshd the
+    sandbox started; they must not outlive the sandbox."""
+    box = start_sandbox(tmp_path / "own")
+    try:
+        async with connect("linux", config=box.config) as conn:
+            assert (await conn.get_health("host/web-1")).status == "healthy"
+        namespaces = json.loads((box.directory / "sandbox.json").read_text())["network"]["netns"]
+        inside = {
+            int(pid)
+            for ns in namespaces
+            for pid in subprocess.run(
+                ["ip", "netns", "pids", ns], capture_output=True, text=True, check=True
+            ).stdout.split()
+        }
+        assert len(inside) > len(namespaces)  # each host's sshd, and web-1's session behind the control connection
+    finally:
+        manager.down(box.directory)
+    for _ in range(100):
+        running = [pid for pid in inside if _running(pid)]
+        if not running:
+            break
+        await asyncio.sleep(0.05)
+    assert not running
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
