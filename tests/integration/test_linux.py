@@ -4,6 +4,7 @@ real ssh-agent, strict host keys) -> sshd hosts in network namespaces and on loo
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import subprocess
@@ -126,6 +127,28 @@ async def test_a_tampered_copy_fails_rollback_before_the_host_is_touched(
     with pytest.raises(ShieldOpsError, match="does not match the snapshot's checksum"):
         await linux.rollback(snapshot.id)
     assert config.read_bytes() == changed
+
+
+async def test_a_document_pointing_outside_its_snapshot_fails_rollback(
+    linux: InfraConnector, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """An edited snapshot document must not make rollback ship another controller file to the host, even with a
+    checksum that matches it."""
+    config = sandbox.linux_dir / "web-2" / "etc" / "worker.conf"
+    snapshot = await linux.create_snapshot("host/web-2")
+    elsewhere = tmp_path / "controller-only.txt"
+    elsewhere.write_bytes(b"a file of the controller\n")
+    document_path = sandbox.state_dir / "snapshots" / f"{snapshot.id}.json"
+    document = json.loads(document_path.read_text())
+    for handle in document["handles"]["files"]:
+        if handle["path"] == str(config):
+            handle["stored"] = str(elsewhere)
+            handle["checksum"] = hashlib.sha256(elsewhere.read_bytes()).hexdigest()
+    document_path.write_text(json.dumps(document))
+    before = config.read_bytes()
+    with pytest.raises(ShieldOpsError, match="is not in the snapshot's folder"):
+        await linux.rollback(snapshot.id)
+    assert config.read_bytes() == before
 
 
 async def test_host_snapshot_and_simulated_reboot(linux: InfraConnector, sandbox: Sandbox) -> None:

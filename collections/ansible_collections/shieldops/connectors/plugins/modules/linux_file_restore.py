@@ -45,6 +45,12 @@ options:
       content:
         description: The content, base64 (the action plugin fills it in from the stored copy).
         type: str
+  files_dir:
+    description:
+      - Action plugin option. The snapshot's folder of stored copies on the controller; a handle whose stored copy
+        lies outside it fails the task before the host is touched.
+    type: path
+    required: true
 notes:
   - Supports check mode (reports what would change).
 author: shieldops-ansible developers
@@ -54,6 +60,7 @@ EXAMPLES = r"""
 - name: Put the snapshot's files back
   shieldops.connectors.linux_file_restore:
     files: "{{ shieldops_snapshot.handles.files }}"
+    files_dir: /var/lib/shieldops/snapshots/snap-0123456789/files
   delegate_to: web-1
 """
 
