@@ -57,8 +57,8 @@ class ActionModule(ActionBase):
 
     def _store(self, dest, entry, content):
         path = entry.get("path")
-        # The path names a file under dest: only a normalised absolute path may, never one that climbs out.
-        if not isinstance(path, str) or not posixpath.isabs(path) or posixpath.normpath(path) != path or "/../" in path:
+        # The path names a file under dest: only a normalised absolute path may (normalised: no `..` to climb out).
+        if not isinstance(path, str) or not posixpath.isabs(path) or posixpath.normpath(path) != path:
             raise ValueError(f"the host returned an unusable path: {path!r}")
         data = base64.b64decode(content or "", validate=True)
         if hashlib.sha256(data).hexdigest() != entry.get("checksum"):
