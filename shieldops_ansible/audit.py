@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import math
 import os
 import re
 from collections import deque
@@ -26,8 +27,33 @@ _SECRET_KEY = re.compile(r"(secret|token|password|passwd|private|credential|api_
 _MAX_TEXT = 200
 
 
+def _encodable(value: Any, depth: int = 0) -> Any:
+    """What JSON can carry of a request we may not have validated yet (the record of a refusal): an integer too
+    long to format and a NaN or infinity become descriptions, anything deeper than JSON needs is cut."""
+    if depth > 32:
+        return "…"
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:  # a lone surrogate: no file or log can hold it as it is
+            return value.encode(errors="backslashreplace").decode()
+        return value
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        # Never formatted when long: str() of an integer of more than 4,300 digits raises.
+        return value if value.bit_length() <= 64 else f"<integer of {value.bit_length()} bits>"
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, Mapping):
+        return {str(_encodable(k, depth + 1)): _encodable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_encodable(v, depth + 1) for v in value]
+    return f"<{type(value).__name__}>"
+
+
 def digest(request: Mapping[str, Any]) -> str:
-    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), default=str)
+    canonical = json.dumps(_encodable(request), sort_keys=True, separators=(",", ":"), default=str)
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -50,7 +76,7 @@ class AuditLog:
         self.path = path
 
     def append(self, record: Mapping[str, Any]) -> None:
-        line = (json.dumps(dict(record), sort_keys=True, default=str, ensure_ascii=False) + "\n").encode()
+        line = (json.dumps(_encodable(record), sort_keys=True, default=str, ensure_ascii=False) + "\n").encode()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:

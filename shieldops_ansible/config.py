@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .errors import ConfigError
+from .errors import ConfigError, quote_untrusted
 from .paths import default_state_dir
 from .providers import PROVIDER_TYPES, EnvironmentSettings, Provider
 from .providers.base import describe_validation
@@ -51,7 +51,7 @@ class Config:
             return self.environments[name]
         except KeyError:
             known = ", ".join(sorted(self.environments)) or "none"
-            raise ConfigError(f"{self.path}: no environment {name!r}; defined: {known}") from None
+            raise ConfigError(f"{self.path}: no environment {quote_untrusted(name)}; defined: {known}") from None
 
 
 class _ConfigFile(BaseModel):

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import contextvars
 import inspect
-import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -38,7 +37,7 @@ from .models import Action, ActionResult, Event, HealthStatus, Resource, Rollbac
 from .policy import decide
 from .rate_limit import RateLimiter
 from .snapshots import SnapshotStore
-from .validation import check_json_data, check_mapping, check_name, check_text
+from .validation import check_json_data, check_mapping, check_name, check_text, clean_output, field_of
 
 __all__ = ["Approver", "InfraConnector", "connect"]
 
@@ -56,7 +55,6 @@ _RAISED_FROM_ACTIONS = {
     "snapshot_not_found",
     "backend_unavailable",
 }
-_MAX_MESSAGE = 1000
 _MAX_REQUEST_IDS = 100
 # The audit record of the operation in progress in this task (operations on one connector may run concurrently).
 _CURRENT_RECORD: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
@@ -76,7 +74,7 @@ def connect(
     cfg = load_config(config)
     return InfraConnector(
         cfg,
-        cfg.environment(check_text(name, "environment name", max_len=128)),
+        cfg.environment(check_text(name, "environment name", kind="environment")),
         engine=engine,
         approver=approver,
         on_event=on_event,
@@ -144,18 +142,22 @@ class InfraConnector:
             return result
 
     async def get_events(self, resource_id: str, time_range: TimeRange) -> list[Event]:
-        window = time_range.model_dump(mode="json") if isinstance(time_range, TimeRange) else repr(time_range)[:200]
+        # Anything else is recorded by its type only: its repr could be anything, even raise.
+        window = (
+            time_range.model_dump(mode="json", warnings=False)
+            if isinstance(time_range, TimeRange)
+            else type(time_range).__name__
+        )
         request: dict[str, Any] = {"resource_id": resource_id, "time_range": window}
         async with self._audit("get_events", resource_id, request):
             self._caps.native_type_of(resource_id)
-            if not isinstance(time_range, TimeRange):
-                raise InvalidRequest("time_range must be a TimeRange")
+            window_checked = _coerce_time_range(time_range)
             value = await self._run(
                 "get_events",
                 {
                     "resource_id": resource_id,
-                    "start": time_range.start.isoformat(),
-                    "end": time_range.end.isoformat(),
+                    "start": window_checked.start.isoformat(),
+                    "end": window_checked.end.isoformat(),
                 },
             )
             return [_model(Event, item) for item in _as_list(value)]
@@ -201,7 +203,7 @@ class InfraConnector:
         value = dict(await self._run("rollback", {"snapshot_id": snapshot.id}))
         value.setdefault("finished_at", datetime.now(UTC).isoformat())
         value["snapshot_id"] = snapshot.id
-        value["message"] = _clean(value.get("message", ""))
+        value["message"] = clean_output(value.get("message", ""))
         return _model(RollbackResult, value)
 
     async def _transaction(self, action: Action, record: dict[str, Any]) -> ActionResult:
@@ -212,7 +214,7 @@ class InfraConnector:
         spec = self._caps.action(native, action.type)
         params = spec.check_parameters(check_mapping(action.parameters, "action.parameters"))
         if action.reason is not None:
-            check_text(action.reason, "action.reason", max_len=2000, multiline=True)
+            check_text(action.reason, "action.reason", kind="reason", multiline=True)
         policy = self.environment.settings.policy
         decision = decide(policy, action.type, params, dry_run=action.dry_run)
         record["policy"] = decision.as_dict()
@@ -263,7 +265,7 @@ class InfraConnector:
             snapshot_id = None
         if not result.get("ok"):
             error = result.get("error") or {}
-            kind, message = str(error.get("kind", "failed")), _clean(error.get("message", ""))
+            kind, message = str(error.get("kind", "failed")), clean_output(error.get("message", ""))
             steps[-1]["outcome"] = f"failed: {kind}"
             if kind in _RAISED_FROM_ACTIONS or steps[-1]["step"] == "snapshot":
                 raise error_for_kind(kind, message)
@@ -281,7 +283,7 @@ class InfraConnector:
         value = dict(result.get("value") or {})
         details = dict(value.get("details") or {})
         success = bool(value.get("success", True))
-        message = _clean(value.get("message", ""))
+        message = clean_output(value.get("message", ""))
         if policy.verify_and_rollback and live and success:
             after = await _step(
                 steps, "verify", self._verify(action.resource_id, policy.verify_timeout_seconds), optional=True
@@ -344,7 +346,7 @@ class InfraConnector:
                 "execute_action", request, check_mode=check_mode, extra_vars=extra, on_progress=on_stored
             )
         except ShieldOpsError as exc:
-            (act_step or snapshot_step)["outcome"] = f"error: {type(exc).__name__}: {_clean(str(exc))}"
+            (act_step or snapshot_step)["outcome"] = f"error: {type(exc).__name__}: {clean_output(str(exc))}"
             raise
         finally:
             ended = time.monotonic()
@@ -398,7 +400,7 @@ class InfraConnector:
             record.setdefault("outcome", "succeeded")
         except ShieldOpsError as exc:
             record["outcome"] = "denied" if isinstance(exc, PolicyDenied) else "error"
-            record["error"] = {"type": type(exc).__name__, "message": _clean(str(exc))}
+            record["error"] = {"type": type(exc).__name__, "message": clean_output(str(exc))}
             raise
         except BaseException as exc:
             record["outcome"] = "error"
@@ -421,20 +423,20 @@ class InfraConnector:
                     f"unknown filter key {quote_untrusted(key)}; allowed: {', '.join(sorted(self._caps.filters))}"
                 )
         if "name" in clean:
-            check_text(clean["name"], "filters.name", max_len=256)
-        if "state" in clean and clean["state"] not in _STATES:
+            check_text(clean["name"], "filters.name", kind="value")
+        if "state" in clean and check_text(clean["state"], "filters.state", kind="name") not in _STATES:
             raise InvalidRequest(f"filters.state must be one of {', '.join(sorted(_STATES))}")
         if "tags" in clean:
             tags = check_mapping(clean["tags"], "filters.tags")
             for key, val in tags.items():
-                check_text(val, f"filters.tags.{key}", max_len=256)
+                check_text(val, field_of("filters.tags", key), kind="value")
         return clean
 
     async def _run(self, operation: str, request: Mapping[str, Any]) -> Any:
         result = await self._execute(operation, request)
         if not result.get("ok"):
             error = result.get("error") or {}
-            raise error_for_kind(str(error.get("kind", "failed")), _clean(error.get("message", "")))
+            raise error_for_kind(str(error.get("kind", "failed")), clean_output(error.get("message", "")))
         return result.get("value")
 
     async def _execute(
@@ -481,7 +483,7 @@ class InfraConnector:
                 raise BackendUnavailable(
                     f"{operation} on {self.name} timed out after {time.monotonic() - started:.0f} s"
                 )
-            detail = "; ".join(_clean(f) for f in run.failures[-3:]) or f"status {run.status}, rc {run.rc}"
+            detail = "; ".join(clean_output(f) for f in run.failures[-3:]) or f"status {run.status}, rc {run.rc}"
             raise BackendUnavailable(
                 f"{operation} on {self.name} produced no result after {time.monotonic() - started:.1f} s: {detail}"
             )
@@ -538,7 +540,7 @@ async def _step(steps: list[dict[str, Any]], name: str, work: Awaitable[T], *, o
     try:
         value = await work
     except ShieldOpsError as exc:
-        entry["outcome"] = f"error: {type(exc).__name__}: {_clean(str(exc))}"
+        entry["outcome"] = f"error: {type(exc).__name__}: {clean_output(str(exc))}"
         if not optional:
             raise
         return None
@@ -564,8 +566,30 @@ def _coerce_action(action: Any) -> Action:
         return Action.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InvalidRequest(f"invalid action: {where}: {first['msg']}") from None
+        raise InvalidRequest(f"invalid action: {_location(first['loc'])}: {first['msg']}") from None
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    """Where pydantic found a problem, for a message: our field names as they are, the agent's keys quoted."""
+    if not loc:
+        return "action"
+    head, *rest = loc
+    where = str(head) if head in Action.model_fields else field_of("action", head)
+    for part in rest:
+        where = f"{where}[{part}]" if isinstance(part, int) else field_of(where, part)
+    return where
+
+
+def _coerce_time_range(time_range: Any) -> TimeRange:
+    """Re-validate, as for actions: a TimeRange can be mutated after it was built."""
+    if not isinstance(time_range, TimeRange):
+        raise InvalidRequest("time_range must be a TimeRange")
+    try:
+        return TimeRange.model_validate({"start": time_range.start, "end": time_range.end})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"] if p in TimeRange.model_fields) or "time_range"
+        raise InvalidRequest(f"invalid time_range: {where}: {first['msg']}") from None
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -582,12 +606,3 @@ def _as_list(value: Any) -> list[Any]:
     if not isinstance(value, list):
         raise BackendUnavailable("the playbook returned no list")
     return value
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-
-
-def _clean(message: Any) -> str:
-    """Playbook messages may quote agent input: strip control characters and bound the length."""
-    text = _CONTROL.sub("?", str(message))
-    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."

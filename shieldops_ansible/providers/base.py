@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import ActionNotSupported, ConfigError, InvalidRequest, quote_untrusted
 from ..paths import role_dir
 from ..policy import Policy
-from ..validation import check_json_data, check_name, check_text
+from ..validation import MAX_INT, check_int, check_json_data, check_name, check_text
 
 __all__ = ["ActionSpec", "Capabilities", "EnvironmentSettings", "NativeType", "Provider", "describe_validation"]
 
@@ -54,15 +54,14 @@ class ParameterSpec:
 
     def check(self, value: Any, field_name: str) -> Any:
         if self.type == "int":
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise InvalidRequest(f"{field_name} must be an integer")
-            if self.minimum is not None and value < self.minimum:
-                raise InvalidRequest(f"{field_name} must be >= {self.minimum}")
-            if self.maximum is not None and value > self.maximum:
-                raise InvalidRequest(f"{field_name} must be <= {self.maximum}")
-            return value
+            return check_int(
+                value,
+                field_name,
+                minimum=-MAX_INT if self.minimum is None else self.minimum,
+                maximum=MAX_INT if self.maximum is None else self.maximum,
+            )
         if self.type == "str":
-            check_text(value, field_name, max_len=256)
+            check_text(value, field_name, kind="value")
             if self.pattern and not re.fullmatch(self.pattern, value):
                 raise InvalidRequest(f"{field_name} is not valid: {quote_untrusted(value)}")
             return value
@@ -139,7 +138,7 @@ class Capabilities:
         raise InvalidRequest(f"unknown resource type {quote_untrusted(resource_type)}; known: {', '.join(known)}")
 
     def native_type_of(self, resource_id: Any) -> NativeType:
-        check_text(resource_id, "resource_id", max_len=512)
+        check_text(resource_id, "resource_id", kind="id")
         for native in self.native_types.values():
             if native.id_pattern.fullmatch(resource_id):
                 return native
@@ -150,7 +149,9 @@ class Capabilities:
         spec = native.actions.get(action_type)
         if spec is None:
             offered = ", ".join(sorted(native.actions)) or "none"
-            raise ActionNotSupported(f"{native.name} does not support {action_type!r}; it supports: {offered}")
+            raise ActionNotSupported(
+                f"{native.name} does not support {quote_untrusted(action_type)}; it supports: {offered}"
+            )
         return spec
 
 
