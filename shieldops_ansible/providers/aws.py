@@ -90,6 +90,7 @@ class AwsProvider(Provider):
 def _assume_role(settings: AwsSettings) -> _Cached:
     import boto3
     import botocore.exceptions
+    import botocore.parsers
     import botocore.session
 
     core = botocore.session.Session()
@@ -119,6 +120,9 @@ def _assume_role(settings: AwsSettings) -> _Cached:
         raise AuthenticationError(message) from None
     except botocore.exceptions.EndpointConnectionError:
         raise BackendUnavailable(f"STS endpoint unreachable for region {settings.region}") from None
+    except (botocore.exceptions.BotoCoreError, botocore.parsers.ResponseParserError) as exc:
+        # Timeouts, TLS, an answer that is not STS's: typed, and named by type only (no response text echoed).
+        raise BackendUnavailable(f"sts:AssumeRole failed: {type(exc).__name__}") from None
     env = {
         "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
         "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],

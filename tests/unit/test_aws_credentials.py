@@ -85,3 +85,42 @@ def test_kubernetes_settings_take_one_way_in() -> None:
     with pytest.raises(ValidationError):
         KubernetesSettings(provider="kubernetes", kubeconfig="/k", server="https://x", ca_file="/c", token_file="/t")
     assert KubernetesSettings(provider="kubernetes", kubeconfig="~/k", context="prod").kubeconfig.endswith("/k")
+
+
+def test_a_garbled_sts_answer_is_backend_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real AssumeRole call (botocore, no fake) against a loopback server that answers 200 with a body that is
+    not STS's XML: botocore raises a parser error, which must surface typed, not as a botocore exception."""
+    import http.server
+    import threading
+
+    from shieldops_ansible import BackendUnavailable
+
+    class Garbled(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = b"<<not xml at all"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Garbled)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEEXAMPLE00")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "example-only-not-a-secret")
+    try:
+        settings = AwsSettings(
+            provider="aws",
+            region="eu-west-1",
+            role_arn="arn:aws:iam::123456789012:role/sre",
+            endpoint_url=f"http://127.0.0.1:{server.server_address[1]}",
+        )
+        with pytest.raises(BackendUnavailable, match="sts:AssumeRole failed: "):
+            aws._assume_role(settings)
+    finally:
+        server.shutdown()
+        server.server_close()
