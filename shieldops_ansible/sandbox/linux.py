@@ -5,6 +5,13 @@ listens on loopback. Each runs sshd with its own host key and a supervisord with
 HTTP server, healthy) on web-1 and `worker` (exits at once, so supervisord gives up on it: FATAL) on web-2.
 An ssh-agent holds the only client key; its private key file is deleted once the agent has it.
 systemd cannot run here: the sandbox exercises the supervisord path; the systemd path is covered by unit tests.
+
+The hosts share this machine's kernel, so a reboot cannot be real, but the product's reboot path is:
+ansible.builtin.reboot with its defaults finds `shutdown` on the host, runs it through the host's shell and
+watches /proc/sys/kernel/random/boot_id. Each host's daemons run in a private mount namespace of their own in
+which a per-host stand-in covers that `shutdown` and a per-host file covers the boot id; the stand-in records
+its argv (one JSON line per call in the host's folder, `shutdown_calls.jsonl`), restarts the host's programs
+and writes a new boot id. The machine's own mount namespace is never touched.
 """
 
 from __future__ import annotations
@@ -30,6 +37,11 @@ import yaml
 __all__ = ["LinuxHost", "LinuxSandbox", "start_linux", "stop_linux"]
 
 SSHD = "/usr/sbin/sshd"
+# ansible.builtin.reboot's defaults (ansible-core plugins/action/reboot.py): the directories its find module
+# searches for `shutdown`, in order, and the file its boot time command reads.
+REBOOT_SEARCH_PATHS = ("/sbin", "/bin", "/usr/sbin", "/usr/bin", "/usr/local/sbin")
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
+SHUTDOWN_CALLS = "shutdown_calls.jsonl"
 
 
 class LinuxSandboxError(RuntimeError):
@@ -200,6 +212,95 @@ def _program(name: str, command: str, host: LinuxHost, *, autorestart: bool = Tr
     )
 
 
+# The body of each host's `shutdown` stand-in; SETTINGS (host folder, the covered original, where to record its
+# calls, supervisorctl) precede it. It runs on the host, in the host's mount namespace, started by the reboot
+# plugin's shell.
+_STANDIN_BODY = r"""
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+if os.path.basename(sys.argv[0]) != "shutdown":
+    # The covered file is a multi-call program (systemctl on Debian, of which shutdown is one name): its other
+    # names get the original.
+    if SETTINGS["original"]:
+        os.execv(SETTINGS["original"], sys.argv)
+    sys.exit(f"{sys.argv[0]}: not available on this sandbox host")
+with open(SETTINGS["calls"], "a") as calls:
+    calls.write(json.dumps({"argv": sys.argv, "time": time.time()}) + "\n")
+if "-r" not in sys.argv[1:]:
+    sys.exit(0)
+# Like shutdown: return at once, the reboot happens behind the caller, who then watches for a new boot id. The
+# child lets go of the session's pipes, or the SSH channel would stay open until it is done.
+if os.fork():
+    os._exit(0)
+os.setsid()
+log = os.open(os.path.join(SETTINGS["host_dir"], "reboot.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+os.dup2(log, 1)
+os.dup2(log, 2)
+# A host comes back from a reboot whether or not its programs start.
+if SETTINGS["supervisor_config"]:
+    with contextlib.suppress(subprocess.SubprocessError):
+        restart = [SETTINGS["supervisorctl"], "-c", SETTINGS["supervisor_config"], "restart", "all"]
+        subprocess.run(restart, timeout=120, check=False)
+# Written in place, last: the host's boot id is a bind mount of this very file (a new file would not be seen),
+# and a new boot id means the programs are back.
+with open(os.path.join(SETTINGS["host_dir"], "boot_id"), "r+") as boot_id:
+    boot_id.write(f"{uuid.uuid4()}\n")
+    boot_id.truncate()
+"""
+
+# Run as `sh -c SCRIPT sh [HOSTNAME] SRC DST ... -- COMMAND...` inside the host's new namespaces: every step execs,
+# so the pid stays the daemon's.
+_MOUNTS_THEN_EXEC = 'while [ "$1" != -- ]; do mount --bind "$1" "$2" || exit 1; shift 2; done; shift; exec "$@"'
+
+
+def _shutdown_cover() -> tuple[str, bool]:
+    """What each host's mount namespace covers with its stand-in, and whether that is a directory.
+
+    The reboot plugin runs the first `shutdown` its search paths hold. A bind mount follows symlinks, so the file
+    covered is the one that resolves to (on Debian /sbin/shutdown -> systemctl, which then serves its other names
+    through the original); on a machine without one, the last search directory is covered with a folder holding
+    only the stand-in.
+    """
+    for folder in REBOOT_SEARCH_PATHS:
+        found = Path(folder) / "shutdown"
+        if found.exists():
+            return os.path.realpath(found), False
+    if not Path(REBOOT_SEARCH_PATHS[-1]).is_dir():
+        raise LinuxSandboxError(f"no shutdown in {', '.join(REBOOT_SEARCH_PATHS)} and no {REBOOT_SEARCH_PATHS[-1]}")
+    return REBOOT_SEARCH_PATHS[-1], True
+
+
+def _host_mounts(host: LinuxHost, cover: str, cover_is_dir: bool) -> list[str]:
+    """Write the host's stand-in; return the bind mounts (source, target, ...) that put it and its boot id in place."""
+    d = host.directory
+    venv_bin = Path(sys.executable).parent
+    settings = {
+        "host_dir": str(d),
+        "original": None if cover_is_dir else str(d / "shutdown.orig"),
+        "calls": str(d / SHUTDOWN_CALLS),
+        "supervisorctl": str(venv_bin / "supervisorctl"),
+        "supervisor_config": str(d / "supervisord.conf") if host.programs else None,
+    }
+    standin = d / "sbin" / "shutdown"
+    standin.parent.mkdir(exist_ok=True)
+    standin.write_text(f"#!{sys.executable} -I\nSETTINGS = {settings!r}\n{_STANDIN_BODY}")
+    standin.chmod(0o755)
+    (d / SHUTDOWN_CALLS).touch()
+    mounts = [str(d / "boot_id"), BOOT_ID]
+    if cover_is_dir:
+        return [*mounts, str(standin.parent), cover]
+    # The original first, to a file of the host's own, so that the stand-in can still reach it once covered.
+    (d / "shutdown.orig").touch()
+    return [*mounts, cover, str(d / "shutdown.orig"), str(standin), cover]
+
+
 def start_linux(directory: Path) -> LinuxSandbox:
     """Start the hosts; return the sandbox (its pids, namespaces and links for stop_linux)."""
     if not Path(SSHD).exists():
@@ -214,6 +315,7 @@ def start_linux(directory: Path) -> LinuxSandbox:
         Path(tempfile.gettempdir()) / f"shieldops-{hashlib.sha256(str(base).encode()).hexdigest()[:12]}-agent.sock"
     )
     sandbox = LinuxSandbox(base, [], agent_socket, base / "known_hosts", base / "inventory.yml")
+    cover, cover_is_dir = _shutdown_cover()
     try:
         # The client key lives only in the agent: generate, add, delete the file.
         key = base / "agent_key"
@@ -255,15 +357,19 @@ def start_linux(directory: Path) -> LinuxSandbox:
                     (host_dir / "conf.d" / "worker.conf").write_text(_program("worker", command, host))
             sshd = [SSHD, "-D", "-e", "-f", str(host_dir / "sshd_config")]
             supervisord = [str(Path(sys.executable).parent / "supervisord"), "-c", str(host_dir / "supervisord.conf")]
+            # A private mount namespace of the host's own (nothing mounted in it propagates back to this
+            # machine's), holding its stand-in shutdown and boot id; the namespaced hosts also get their own
+            # network and hostname.
+            mounts = [*_host_mounts(host, cover, cover_is_dir), "--"]
+            unshare = ["unshare", "--mount", "--propagation", "private"]
             if host.netns:
-                # Own network namespace and own hostname; every step execs, so the pid stays the daemon's.
-                hostname = f'hostname {name} && exec "$@"'
-                prefix = ["ip", "netns", "exec", host.netns, "unshare", "--uts", "sh", "-c", hostname, "sh"]
-                sandbox.pids[f"{name}/sshd"] = _spawn(prefix + sshd, host_dir / "sshd.log")
-                if programs:
-                    sandbox.pids[f"{name}/supervisord"] = _spawn(prefix + supervisord, host_dir / "supervisord.out")
+                script = f'hostname "$1" && shift && {_MOUNTS_THEN_EXEC}'
+                prefix = ["ip", "netns", "exec", host.netns, *unshare, "--uts", "sh", "-c", script, "sh", name, *mounts]
             else:
-                sandbox.pids[f"{name}/sshd"] = _spawn(sshd, host_dir / "sshd.log")
+                prefix = [*unshare, "sh", "-c", _MOUNTS_THEN_EXEC, "sh", *mounts]
+            sandbox.pids[f"{name}/sshd"] = _spawn(prefix + sshd, host_dir / "sshd.log")
+            if programs:
+                sandbox.pids[f"{name}/supervisord"] = _spawn(prefix + supervisord, host_dir / "supervisord.out")
             sandbox.hosts.append(host)
         lines = []
         for host in sandbox.hosts:
@@ -330,18 +436,6 @@ def _inventory(sandbox: LinuxSandbox) -> str:
             "ansible_port": host.port,
             "ansible_user": "root",
             "ansible_python_interpreter": "/usr/bin/python3",
-        }
-        # The hosts share this machine's kernel: a real reboot is out of the question. A "reboot" here writes a new
-        # boot id and restarts the host's programs, which is what ansible.builtin.reboot then observes.
-        boot_id = host.directory / "boot_id"
-        restart = (
-            f" && {venv_bin / 'supervisorctl'} -c {host.directory / 'supervisord.conf'} restart all"
-            if host.programs
-            else ""
-        )
-        hv |= {
-            "shieldops_reboot_command": f"sh -c 'cat /proc/sys/kernel/random/uuid > {boot_id}{restart}'",
-            "shieldops_boot_time_command": f"cat {boot_id}",
         }
         if host.programs:
             hv |= {

@@ -4,6 +4,7 @@ huge strings and wrong types go through every operation. Nothing may execute, an
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,61 @@ async def test_free_text_reaches_ansible_as_data(conn: InfraConnector, sandbox: 
     action = {"aws": "start", "linux": "restart", "kubernetes": "kubernetes_cordon"}[conn.provider]
     result = await conn.execute_action(Action(type=action, resource_id=instance, dry_run=True, reason=expressions[0]))
     assert result.status == "dry_run"
+    assert not canary.exists()
+
+
+def hostile_reason(canary: Path) -> str:
+    """A reason that validation accepts and that runs `touch CANARY` wherever a shell sees it, however it is
+    quoted: a single quote, then it closes a double quote, substitutes a command both ways and reopens it."""
+    return f'it\'s ok"; touch {canary}; echo "`touch {canary}`$(touch {canary})'
+
+
+# What ansible.builtin.reboot runs on a sandbox host for a host restart: the first `shutdown` in its search paths,
+# `-r 0` and the role's fixed message.
+_SEARCH_PATHS = ("/sbin", "/bin", "/usr/sbin", "/usr/bin", "/usr/local/sbin")
+_SHUTDOWN = next((f"{d}/shutdown" for d in _SEARCH_PATHS if Path(d, "shutdown").exists()), "/usr/local/sbin/shutdown")
+REBOOT_ARGV = [_SHUTDOWN, "-r", "0", "Reboot requested through shieldops-ansible"]
+
+
+def shutdown_calls(sandbox: Sandbox, host: str) -> list[list[str]]:
+    """The argv of every call of the host's stand-in shutdown (one JSON line each, written on the host)."""
+    lines = (sandbox.linux_dir / host / "shutdown_calls.jsonl").read_text().splitlines()
+    return [json.loads(line)["argv"] for line in lines]
+
+
+async def test_live_host_restart_keeps_the_reason_off_the_command_line(sandbox: Sandbox, canary: Path) -> None:
+    """A real (not dry-run) reboot through ansible.builtin.reboot's default path, whose shutdown command line the
+    host's shell runs: the reason must not reach it (the old role put it into the message)."""
+    reason = hostile_reason(canary)
+    before = shutdown_calls(sandbox, "web-2")
+    boot_id = (sandbox.linux_dir / "web-2" / "boot_id").read_text()
+    async with connect("linux", config=sandbox.config) as conn:
+        result = await conn.execute_action(Action(type="restart", resource_id="host/web-2", reason=reason))
+    assert result.success and result.status == "succeeded", result.message
+    assert (sandbox.linux_dir / "web-2" / "boot_id").read_text() != boot_id  # it did go through the reboot
+    # The hosts share this machine's filesystem: one look covers host and controller.
+    assert not canary.exists()
+    calls = shutdown_calls(sandbox, "web-2")[len(before) :]
+    assert calls == [REBOOT_ARGV]
+    assert not any(word in arg for arg in calls[0] for word in ("touch", canary.name, "$", "`", '"'))
+
+
+@pytest.mark.parametrize(
+    ("environment", "action"),
+    [
+        ("aws", lambda s: Action(type="scale", resource_id=s.aws("service/api"), parameters={"replicas": 3})),
+        ("kubernetes", lambda s: Action(type="restart", resource_id="deployment/shop/web")),
+        ("linux", lambda s: Action(type="restart", resource_id="service/web-1/web")),
+    ],
+)
+async def test_live_actions_with_a_hostile_reason(
+    sandbox: Sandbox, canary: Path, environment: str, action: Callable[[Sandbox], Action]
+) -> None:
+    """Each provider carries a shell-laden reason through a real action (snapshot first) as data."""
+    act = action(sandbox).model_copy(update={"reason": hostile_reason(canary)})
+    async with connect(environment, config=sandbox.config) as conn:
+        result = await conn.execute_action(act)
+    assert result.success and result.status == "succeeded" and result.snapshot_id, result.message
     assert not canary.exists()
 
 
