@@ -87,20 +87,19 @@ _SUPERVISOR_PATHS = {
     "linux_supervisor_config_default",
 }
 
-# (task file, task name, module) -> every variable its arguments may reference.
+# (task file, task name, module) -> every variable its arguments may reference. NAME in the reasons: linux_svc.name,
+# a unit or program the host itself listed, equal to the requested name, which passed the linux_service id grammar
+# (one word, no quote, no leading '-': test_the_service_grammar_keeps_a_name_one_word). STATE: a fixed map's value.
 REVIEWED: dict[tuple[str, str, str], set[str]] = {
     # Fixed message, the module's default shutdown and boot-id commands: the plugin runs `shutdown -r 0 "MSG"` in sh.
     ("roles/linux/tasks/act/host.yml", "Reboot the host", "ansible.builtin.reboot"): set(),
-    # argv: supervisorctl -c CONFIG ACTION NAME; supervisorctl re-joins its argv into one line it splits on spaces:
-    # NAME is a program supervisorctl itself listed, equal to the request's after the linux_service id grammar
-    # (no space, no leading '-'); the state is a fixed map's value; paths are inventory or role defaults.
+    # argv supervisorctl -c CONFIG STATE NAME (it re-joins argv and splits on spaces: NAME has none); inventory paths.
     ("roles/linux/tasks/act/linux_service.yml", "Change the supervisord program", "community.general.supervisorctl"): {
         "linux_svc.name",
         "linux_target_state",
         *_SUPERVISOR_PATHS,
     },
-    # systemctl ACTION 'UNIT' is shlex-split (no shell): the unit is one the host listed, in the id grammar (no
-    # quote, space or leading '-'); the state is a fixed map's value.
+    # `systemctl STATE 'NAME'` is shlex-split, no shell: NAME cannot leave its quotes or become an option.
     ("roles/linux/tasks/act/linux_service.yml", "Change the systemd unit", "ansible.builtin.systemd_service"): {
         "linux_svc.name",
         "linux_target_state",
@@ -119,7 +118,7 @@ REVIEWED: dict[tuple[str, str, str], set[str]] = {
         "Reload systemd's unit definitions",
         "ansible.builtin.systemd_service",
     ): set(),
-    # argv; the unit as above (one the host listed, in the id grammar) after fixed options.
+    # argv: fixed options, then NAME.
     (
         "roles/linux/tasks/snapshot/linux_service.yml",
         "Find the unit file of a systemd service",
@@ -127,24 +126,24 @@ REVIEWED: dict[tuple[str, str, str], set[str]] = {
     ): {
         "linux_svc.name",
     },
-    # argv; the unit as above.
+    # argv: fixed options, then NAME.
     ("roles/linux/tasks/health/linux_service.yml", "Read systemd details", "ansible.builtin.command"): {
         "linux_svc.name",
     },
-    # argv; a role default count, @EPOCH from validated datetimes (epoch_seconds gives an int), the unit as above.
+    # argv: a role default count, @EPOCH of validated datetimes (epoch_seconds: an int), --unit NAME (linux_log_unit).
     ("roles/linux/tasks/read_logs.yml", "Read the journal", "ansible.builtin.command"): {
         "linux_event_lines",
         "shieldops_request.start",
         "shieldops_request.end",
         "linux_log_unit",
     },
-    # argv; a role default count, then `--` and an inventory path.
+    # argv: a role default count, then `--` and an inventory path.
     ("roles/linux/tasks/read_logs.yml", "Read supervisord's log", "ansible.builtin.command"): {
         "linux_event_lines",
         "hostvars[linux_host].shieldops_supervisord_log",
         "linux_supervisord_log_default",
     },
-    # Our module: supervisorctl -c CONFIG status as an argv list, both from the inventory or role defaults.
+    # Our module: argv supervisorctl -c CONFIG status, both from the inventory or role defaults.
     (
         "roles/linux/tasks/host_services.yml",
         "Reach the host and find its service managers: {{ linux_target }}",
@@ -156,14 +155,14 @@ REVIEWED: dict[tuple[str, str, str], set[str]] = {
     },
     # No options: the module's own fixed commands (systemctl list-units ...).
     ("roles/linux/tasks/host_services.yml", "Read systemd services", "ansible.builtin.service_facts"): set(),
-    # No options: dpkg-query / rpm with fixed arguments.
+    # No options: dpkg-query / rpm with fixed arguments (both package_facts tasks).
     ("roles/linux/tasks/snapshot/host.yml", "Read the package list", "ansible.builtin.package_facts"): set(),
     (
         "roles/linux/tasks/snapshot/linux_service.yml",
         "Read package versions (inventory var shieldops_service_packages)",
         "ansible.builtin.package_facts",
     ): set(),
-    # gather_subset picks fact collectors (fixed commands), it is no command text; set by our own tasks.
+    # gather_subset picks fact collectors (their commands are fixed), it is no command text; set by our tasks only.
     (
         "roles/linux/tasks/host_facts.yml",
         "Reach the host and read its facts: {{ linux_target }}",
