@@ -7,7 +7,7 @@ names the file and the offending key.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from .errors import ConfigError, quote_untrusted
 from .paths import default_state_dir
 from .providers import PROVIDER_TYPES, EnvironmentSettings, Provider
 from .providers.base import describe_validation
+from .snapshots import default_key_file, signing
 
 __all__ = ["Config", "Environment", "ProcessSettings", "load_config"]
 
@@ -45,6 +46,8 @@ class Config:
     environments: dict[str, Environment]
     state_dir: Path
     audit_log: Path | None = None
+    # The key that signs snapshot documents: outside the state directory (see snapshots.py).
+    snapshot_key_file: Path = field(default_factory=default_key_file)
 
     def environment(self, name: str) -> Environment:
         try:
@@ -62,6 +65,9 @@ class _ConfigFile(BaseModel):
     environments: dict[str, dict[str, Any]] = Field(min_length=1)
     state_dir: str | None = None
     audit_log: str | None = Field(default=None, description="JSON lines, one per operation, appended")
+    snapshot_key_file: str | None = Field(
+        default=None, description="the key signing snapshot documents, outside state_dir; created on first use"
+    )
 
 
 _providers: dict[str, Provider] = {}
@@ -107,4 +113,13 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         audit_log = Path(os.path.expanduser(top.audit_log))
         if not audit_log.is_absolute():
             audit_log = (config_path.parent / audit_log).resolve()
-    return Config(config_path, environments, state_path, audit_log)
+    key_file = default_key_file()
+    if top.snapshot_key_file:
+        key_file = Path(os.path.expanduser(top.snapshot_key_file))
+        if not key_file.is_absolute():
+            key_file = (config_path.parent / key_file).resolve()
+    try:
+        signing().check_key_location(str(key_file), str(state_path))
+    except ValueError as exc:
+        raise ConfigError(f"{config_path}: snapshot_key_file: {exc}") from None
+    return Config(config_path, environments, state_path, audit_log, key_file)

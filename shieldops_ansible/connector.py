@@ -97,7 +97,7 @@ class InfraConnector:
         self._engine: Engine = engine or _engine_named(environment.settings.engine)
         self._owns_engine = engine is None
         self._on_event = on_event
-        self._snapshots = SnapshotStore(config.state_dir)
+        self._snapshots = SnapshotStore(config.state_dir, config.snapshot_key_file)
         self._caps = environment.provider.capabilities
 
     @property
@@ -458,6 +458,7 @@ class InfraConnector:
             },
             "shieldops_settings": settings.role_settings(),
             "shieldops_state_dir": str(self.config.state_dir),
+            "shieldops_snapshot_key_file": str(self.config.snapshot_key_file),  # where, never the key
             # The playbooks' policy pre-check reads the policy from this file (never from variables).
             "shieldops_config": str(self.config.path),
             **extra_vars,

@@ -123,7 +123,12 @@ def up(directory: Path, *, log: Any = None) -> Path:
             "kubernetes": kubernetes,
             "kubernetes-readonly": kubernetes | {"token_file": str(directory / "kubernetes" / "readonly.token")},
         }
-        config = {"state_dir": str(directory / "state"), "environments": environments}
+        # The snapshot key outside the state directory, and inside the sandbox: tests never touch ~/.config.
+        config = {
+            "state_dir": str(directory / "state"),
+            "snapshot_key_file": str(directory / "keys" / "snapshot.key"),
+            "environments": environments,
+        }
         config_path = directory / "shieldops.yaml"
         config_path.write_text(
             "# Written by `shieldops-ansible sandbox up`; every endpoint is on loopback.\n"

@@ -140,6 +140,8 @@ async def test_execute_action_playbook_snapshots_first_in_the_same_run(sandbox: 
                 },
                 "shieldops_settings": env.settings.role_settings(),
                 "shieldops_state_dir": str(state_dir),
+                # The installation's key, as the facade passes it: the facade rolls this snapshot back below.
+                "shieldops_snapshot_key_file": str(load_config(sandbox.config).snapshot_key_file),
                 "shieldops_config": str(sandbox.config),
             }
         )

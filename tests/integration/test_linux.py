@@ -26,7 +26,9 @@ from shieldops_ansible import (
     TimeRange,
     connect,
 )
+from shieldops_ansible.config import load_config
 from shieldops_ansible.sandbox import manager
+from shieldops_ansible.snapshots import signing
 from tests.support import Sandbox, rollback_in_new_process, start_sandbox
 
 pytestmark = pytest.mark.integration
@@ -134,7 +136,8 @@ async def test_a_document_pointing_outside_its_snapshot_fails_rollback(
     linux: InfraConnector, sandbox: Sandbox, tmp_path: Path
 ) -> None:
     """An edited snapshot document must not make rollback ship another controller file to the host, even with a
-    checksum that matches it."""
+    checksum that matches it, and even signed with the installation's key (a document that fails its signature
+    is refused earlier: tests/integration/test_snapshot_integrity.py)."""
     config = sandbox.linux_dir / "web-2" / "etc" / "worker.conf"
     snapshot = await linux.create_snapshot("host/web-2")
     elsewhere = tmp_path / "controller-only.txt"
@@ -145,7 +148,8 @@ async def test_a_document_pointing_outside_its_snapshot_fails_rollback(
         if handle["path"] == str(config):
             handle["stored"] = str(elsewhere)
             handle["checksum"] = hashlib.sha256(elsewhere.read_bytes()).hexdigest()
-    document_path.write_text(json.dumps(document))
+    key = signing().load_key(str(load_config(sandbox.config).snapshot_key_file))
+    document_path.write_text(json.dumps(signing().sign(document, key)))
     before = config.read_bytes()
     with pytest.raises(ShieldOpsError, match="is not in the snapshot's folder"):
         await linux.rollback(snapshot.id)

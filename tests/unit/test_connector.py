@@ -20,6 +20,7 @@ from shieldops_ansible import (
 )
 from shieldops_ansible.engines.base import RunRequest, RunResult
 from shieldops_ansible.engines.testing import ScriptedEngine
+from shieldops_ansible.snapshots import signing
 
 IID = "i-0123456789abcdef0"
 SNAPSHOT = {
@@ -39,6 +40,7 @@ def config(tmp_path: Path) -> Path:
     path = tmp_path / "shieldops.yaml"
     path.write_text(
         f"state_dir: {tmp_path / 'state'}\n"
+        f"snapshot_key_file: {tmp_path / 'keys' / 'snapshot.key'}\n"
         "environments:\n"
         "  aws: {provider: aws, region: eu-west-1}\n"
         "  other: {provider: aws, region: eu-west-1}\n"
@@ -71,6 +73,12 @@ async def test_error_kinds_become_exceptions(config: Path, kind: str, error: typ
     assert "\x00" not in str(info.value) and "\x1b" not in str(info.value)
 
 
+def _signed(document: dict[str, Any], state_dir: Path) -> str:
+    """A document as snapshot_store writes it, signed with the config's key (beside the state directory)."""
+    key = signing().load_or_create_key(str(state_dir.parent / "keys" / "snapshot.key"))
+    return json.dumps(signing().sign(document, key))
+
+
 def _playbook_storing_the_snapshot(state_dir: Path, answer: dict[str, Any]) -> Any:
     """What the execute_action playbook does when the request names a snapshot: stores it (the document and the
     snapshot_store task's event), then acts."""
@@ -78,7 +86,7 @@ def _playbook_storing_the_snapshot(state_dir: Path, answer: dict[str, Any]) -> A
     def run(request: RunRequest) -> dict[str, Any]:
         snapshot_id = request.variables["shieldops_request"]["snapshot_id"]
         (state_dir / "snapshots").mkdir(parents=True, exist_ok=True)
-        (state_dir / "snapshots" / f"{snapshot_id}.json").write_text(json.dumps(SNAPSHOT | {"id": snapshot_id}))
+        (state_dir / "snapshots" / f"{snapshot_id}.json").write_text(_signed(SNAPSHOT | {"id": snapshot_id}, state_dir))
         assert request.on_event is not None
         request.on_event(
             {"event": "runner_on_ok", "event_data": {"task_action": "shieldops.connectors.snapshot_store", "res": {}}}
@@ -151,7 +159,7 @@ async def test_rollback_checks_the_store_and_the_environment(config: Path, tmp_p
     store = tmp_path / "state" / "snapshots"
     store.mkdir(parents=True)
     document = SNAPSHOT
-    (store / "snap-0123456789abcdef.json").write_text(json.dumps(document))
+    (store / "snap-0123456789abcdef.json").write_text(_signed(document, tmp_path / "state"))
     async with connect("other", config=config, engine=engine) as conn:
         with pytest.raises(InvalidRequest, match="belongs to environment 'aws'"):
             await conn.rollback("snap-0123456789abcdef")

@@ -2,26 +2,28 @@
 """Store a snapshot: as a fact for the rest of the play and as a JSON document in the state directory.
 
 The document is what rollback reads later from any process (facade, CLI, ansible-playbook, AWX), so it is written
-atomically (a temporary file in the same folder, fsync, rename) with mode 0600 in a 0700 folder. This runs on the
-controller, where the state directory is: one action where the role ran file, stat and copy (each a module
-process of its own, ~20 ms apiece in the warm engine).
+atomically (a temporary file in the same folder, fsync, rename) with mode 0600 in a 0700 folder, and signed with
+this installation's key (plugin_utils/snapshot_signing.py; the key is created on first use and never leaves this
+plugin: not an argument, not a result). This runs on the controller, where the state directory is: one action
+where the role ran file, stat and copy (each a module process of its own, ~20 ms apiece in the warm engine).
 """
 from __future__ import annotations
 
 import json
 import os
-import re
 
 from ansible.module_utils.common.json import get_encoder
 from ansible.plugins.action import ActionBase
+from ansible_collections.shieldops.connectors.plugins.plugin_utils import snapshot_signing
 from ansible_collections.shieldops.connectors.plugins.plugin_utils.private_files import write_privately
 
 DOCUMENTATION = """
 module: snapshot_store
 short_description: Keep a ShieldOps snapshot as a fact and write its document into the state directory
 description:
-  - Checks the snapshot id, then writes C(STATE_DIR/snapshots/ID.json) atomically (mode 0600, folder 0700) and
-    sets the cacheable fact C(shieldops_snapshot). In check mode nothing is written.
+  - Checks the snapshot id, then writes C(STATE_DIR/snapshots/ID.json) atomically (mode 0600, folder 0700),
+    signed (HMAC-SHA256, field C(signature)) with the key in I(key_file), and sets the cacheable fact
+    C(shieldops_snapshot). In check mode nothing is written.
 options:
   snapshot:
     description: The snapshot (id, resource_id, environment, provider, created_at, kind, handles, state).
@@ -31,15 +33,18 @@ options:
     description: The ShieldOps state directory.
     type: path
     required: true
+  key_file:
+    description:
+      - The signing key, outside the state directory; created (0600, folder 0700) on first use.
+      - Default C($XDG_CONFIG_HOME/shieldops/snapshot.key), else C(~/.config/shieldops/snapshot.key).
+    type: path
 """
-
-_SNAPSHOT_ID = re.compile(r"^snap-[a-z0-9][a-z0-9-]{7,62}$")
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
-    _VALID_ARGS = frozenset(("snapshot", "state_dir"))
+    _VALID_ARGS = frozenset(("snapshot", "state_dir", "key_file"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -47,7 +52,7 @@ class ActionModule(ActionBase):
         state_dir = self._task.args.get("state_dir")
         if not isinstance(snapshot, dict) or not state_dir:
             return dict(result, failed=True, msg="snapshot_store needs a snapshot (a dict) and a state_dir")
-        if not _SNAPSHOT_ID.match(str(snapshot.get("id", ""))):
+        if not snapshot_signing.SNAPSHOT_ID.match(str(snapshot.get("id", ""))):
             # The id becomes a file name: nothing else may reach the path.
             return dict(result, failed=True, msg="invalid snapshot id")
         folder = os.path.join(os.path.expanduser(str(state_dir)), "snapshots")
@@ -57,6 +62,15 @@ class ActionModule(ActionBase):
         result["_ansible_facts_cacheable"] = True
         if self._task.check_mode:
             return result
-        document = json.dumps(snapshot, cls=get_encoder("tagless"), indent=4, sort_keys=True, separators=(",", ": "))
+        try:
+            key_file = snapshot_signing.check_key_location(
+                self._task.args.get("key_file") or snapshot_signing.default_key_file(), state_dir)
+            key = snapshot_signing.load_or_create_key(key_file)
+        except (OSError, ValueError) as error:
+            result.pop("ansible_facts")
+            return dict(result, failed=True, changed=False, msg="cannot sign the snapshot: %s" % error)
+        # Signed as plain JSON data, as every reader will parse it back.
+        plain = json.loads(json.dumps(snapshot, cls=get_encoder("tagless")))
+        document = json.dumps(snapshot_signing.sign(plain, key), indent=4, sort_keys=True, separators=(",", ": "))
         write_privately(path, (document + "\n").encode("utf-8"))
         return result
