@@ -1,6 +1,7 @@
 """Snapshot documents through the real path (facade -> warm engine -> playbook -> role -> sandbox backend): an
 edited document, or one signed with another installation's key, is refused before rollback touches anything; a
-direct ansible-playbook run refuses the same documents."""
+document signed with this installation's key but naming another resource than the one rollback would touch is
+InvalidRequest, with nothing touched; a direct ansible-playbook run refuses the same documents."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from shieldops_ansible import Action, SnapshotNotFound, connect
+from shieldops_ansible import Action, InvalidRequest, SnapshotNotFound, connect
 from shieldops_ansible.config import load_config
 from shieldops_ansible.paths import project_dir
 from shieldops_ansible.snapshots import signing
@@ -83,6 +84,20 @@ async def test_a_document_signed_with_another_installations_key_fails_rollback(
     assert _workload(sandbox, "web") == before
 
 
+async def test_a_signed_manifest_of_another_deployment_is_invalid_request(sandbox: Sandbox) -> None:
+    """Signed with the right key, but its manifest (applied with force) is of shop/checkout while the document
+    says shop/web: the role refuses it before any API call."""
+    snapshot_id = await _kubernetes_snapshot_then_scaled(sandbox)
+    document = _read(sandbox, snapshot_id)
+    document["state"]["manifest"]["metadata"]["name"] = "checkout"
+    _write(sandbox, document, key_file=_installation_key(sandbox))
+    before = _workload(sandbox, "web"), _workload(sandbox, "checkout")
+    async with connect("kubernetes", config=sandbox.config) as conn:
+        with pytest.raises(InvalidRequest, match=r"metadata\.name is 'checkout', not 'web'"):
+            await conn.rollback(snapshot_id)
+    assert (_workload(sandbox, "web"), _workload(sandbox, "checkout")) == before
+
+
 def _ecs_services(sandbox: Sandbox) -> dict[str, tuple[int, str]]:
     ecs = arrange_client(sandbox, "ecs")
     described = ecs.describe_services(cluster="sandbox", services=["api", "worker"])["services"]
@@ -110,6 +125,18 @@ async def test_an_edited_ecs_desired_count_fails_rollback_and_changes_nothing(sa
     assert _ecs_services(sandbox) == before
 
 
+async def test_a_signed_ecs_document_naming_another_service_is_invalid_request(sandbox: Sandbox) -> None:
+    snapshot_id = await _ecs_snapshot_then_scaled(sandbox)
+    document = _read(sandbox, snapshot_id)
+    document["handles"]["service"] = "worker"
+    _write(sandbox, document, key_file=_installation_key(sandbox))
+    before = _ecs_services(sandbox)
+    async with connect("aws", config=sandbox.config) as conn:
+        with pytest.raises(InvalidRequest, match="its service is 'worker'"):
+            await conn.rollback(snapshot_id)
+    assert _ecs_services(sandbox) == before
+
+
 async def _linux_snapshot_with_a_path_moved(sandbox: Sandbox, planted: Path) -> tuple[str, dict[str, Any]]:
     """A host snapshot of web-2 whose worker.conf entry now names another path (content and checksum kept)."""
     config = sandbox.linux_dir / "web-2" / "etc" / "worker.conf"
@@ -131,6 +158,21 @@ async def test_an_edited_linux_file_path_fails_rollback_and_writes_nothing(sandb
     config.write_bytes(changed)
     async with connect("linux", config=sandbox.config) as conn:
         with pytest.raises(SnapshotNotFound, match="fails its signature check"):
+            await conn.rollback(snapshot_id)
+    assert not planted.exists() and config.read_bytes() == changed
+
+
+async def test_a_signed_linux_document_with_an_undeclared_path_is_invalid_request(sandbox: Sandbox) -> None:
+    """Signed with the right key, but one file is outside the inventory's declared files of the host (the host's
+    etc folder here): rollback would write it on the host; refused before the host is reached."""
+    planted = sandbox.linux_dir / "web-2" / "planted.conf"
+    snapshot_id, document = await _linux_snapshot_with_a_path_moved(sandbox, planted)
+    _write(sandbox, document, key_file=_installation_key(sandbox))
+    config = sandbox.linux_dir / "web-2" / "etc" / "worker.conf"
+    changed = config.read_bytes() + b"# changed after the snapshot\n"
+    config.write_bytes(changed)
+    async with connect("linux", config=sandbox.config) as conn:
+        with pytest.raises(InvalidRequest, match="is not among the files the inventory declares"):
             await conn.rollback(snapshot_id)
     assert not planted.exists() and config.read_bytes() == changed
 

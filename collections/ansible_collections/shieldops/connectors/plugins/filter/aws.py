@@ -292,6 +292,67 @@ def aws_cloudtrail_events(events, rid):
                    "%s by %s" % (e.get("EventName"), e.get("Username", "unknown")), "cloudtrail") for e in events or []]
 
 
+def _mismatch(snapshot, problems):
+    if not problems:
+        return ""
+    return "snapshot %s is not a snapshot of %s: %s" % (
+        str(snapshot.get("id"))[:80], str(snapshot.get("resource_id"))[:200], "; ".join(problems[:5]))
+
+
+def aws_ecs_snapshot_mismatch(snapshot):
+    """What in an ECS service snapshot is not the service its ARN names ('' when all is): rollback redeploys the
+    service and cluster named in its handles."""
+    rid = str(snapshot.get("resource_id"))
+    prefix, _, rest = rid.partition(":service/")
+    cluster, _, name = rest.partition("/")
+    handles = snapshot.get("handles") or {}
+    problems = []
+    if handles.get("service") != name:
+        problems.append("its service is %r" % str(handles.get("service"))[:80])
+    if handles.get("cluster") != "%s:cluster/%s" % (prefix, cluster):
+        problems.append("its cluster is %r" % str(handles.get("cluster"))[:200])
+    count = (snapshot.get("state") or {}).get("desired_count")
+    if not re.fullmatch(r"\d{1,6}", str(count)):
+        problems.append("its desired count %r is not a count" % str(count)[:20])
+    return _mismatch(snapshot, problems)
+
+
+def aws_lambda_snapshot_mismatch(snapshot):
+    """What in a Lambda snapshot is not the function its ARN names ('' when all is): rollback points the aliases
+    of the function named in its state."""
+    name = str(snapshot.get("resource_id")).rpartition(":function:")[2]
+    problems = []
+    found = (snapshot.get("state") or {}).get("function_name")
+    if found != name:
+        problems.append("its function is %r" % str(found)[:80])
+    for alias in (snapshot.get("handles") or {}).get("aliases") or []:
+        if not isinstance(alias, dict) or not re.fullmatch(r"\d{1,10}|\$LATEST", str(alias.get("function_version"))):
+            problems.append("alias %r has no version number" % str(alias)[:80])
+    return _mismatch(snapshot, problems)
+
+
+def aws_ec2_snapshot_mismatch(snapshot, instance, ebs_snapshots):
+    """What in an EC2 snapshot is not the instance its id names ('' when all is): every EBS snapshot in its
+    handles must be one taken of this instance for this snapshot (the tags create_snapshot puts on them), and the
+    zone the instance's, before volumes are made from them and attached to it."""
+    rid = snapshot.get("resource_id")
+    tags = {s.get("snapshot_id"): s.get("tags") or {} for s in ebs_snapshots or []}
+    problems = []
+    if instance.get("instance_id") != rid:
+        problems.append("the instance described is %r" % str(instance.get("instance_id"))[:40])
+    zone = (snapshot.get("state") or {}).get("availability_zone")
+    if zone != (instance.get("placement") or {}).get("availability_zone"):
+        problems.append("its zone %r is not the instance's" % str(zone)[:40])
+    for volume in (snapshot.get("handles") or {}).get("volumes") or []:
+        ebs = volume.get("snapshot_id") if isinstance(volume, dict) else None
+        found = tags.get(ebs)
+        if found is None:
+            problems.append("EBS snapshot %r was not found" % str(ebs)[:40])
+        elif found.get("shieldops:resource") != rid or found.get("shieldops:snapshot") != snapshot.get("id"):
+            problems.append("EBS snapshot %s was not taken of %s for this snapshot" % (ebs, rid))
+    return _mismatch(snapshot, problems)
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -312,4 +373,7 @@ class FilterModule(object):
             "aws_cloudtrail_events": aws_cloudtrail_events,
             "aws_alarm_state_events": aws_alarm_state_events,
             "aws_alias_handles": aws_alias_handles,
+            "aws_ecs_snapshot_mismatch": aws_ecs_snapshot_mismatch,
+            "aws_lambda_snapshot_mismatch": aws_lambda_snapshot_mismatch,
+            "aws_ec2_snapshot_mismatch": aws_ec2_snapshot_mismatch,
         }

@@ -274,6 +274,23 @@ def kube_evictable(pods):
     return sorted(out)
 
 
+def kube_snapshot_mismatch(snapshot, kind, namespace, name):
+    """What in a workload snapshot's manifest is not the object its resource id names ('' when all is): the
+    manifest is applied with force, so its kind, name and namespace must be the rolled-back object's."""
+    manifest = (snapshot.get("state") or {}).get("manifest")
+    if not isinstance(manifest, Mapping) or not isinstance(manifest.get("metadata"), Mapping):
+        return "snapshot %s has no manifest" % str(snapshot.get("id"))[:80]
+    meta = manifest["metadata"]
+    wanted = (("apiVersion", manifest.get("apiVersion"), kind["api_version"]), ("kind", manifest.get("kind"), kind["kind"]),
+              ("metadata.namespace", meta.get("namespace"), namespace), ("metadata.name", meta.get("name"), name))
+    wrong = ["%s is %r, not %r" % (field, str(found)[:80], expected) for field, found, expected in wanted
+             if found != expected]
+    if not wrong:
+        return ""
+    return "the manifest of snapshot %s is not of %s %s/%s: %s" % (
+        str(snapshot.get("id"))[:80], kind["kind"], namespace, name, "; ".join(wrong))
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -292,4 +309,5 @@ class FilterModule(object):
             "kube_revision": kube_revision,
             "kube_rollout_state": kube_rollout_state,
             "kube_evictable": kube_evictable,
+            "kube_snapshot_mismatch": kube_snapshot_mismatch,
         }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import re
 
 from ansible_collections.shieldops.connectors.plugins.filter.core import threshold_status, worst_status
@@ -226,6 +227,60 @@ def linux_package_versions(packages, names=None):
     return {name: (packages.get(name) or [{}])[0].get("version") for name in wanted}
 
 
+# Where systemd looks for unit files: a service's own unit file is captured with its configured files.
+_UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/usr/local/lib/systemd/system", "/lib/systemd/system",
+              "/usr/lib/systemd/system")
+
+
+def _declared(path, declared):
+    """Whether the capture of the declared paths could have found path: a declared path itself, or a file below a
+    declared directory with no component starting with a dot (the capture skips those)."""
+    for entry in declared or []:
+        entry = os.path.normpath(str(entry))
+        if path == entry:
+            return True
+        below = os.path.relpath(path, entry) if path.startswith(entry.rstrip("/") + "/") else None
+        if below and not any(part.startswith(".") for part in below.split("/")):
+            return True
+    return False
+
+
+def linux_snapshot_mismatch(snapshot, host, declared, service=None):
+    """What in a Linux snapshot is not the host or service its resource id names, or not among the inventory's
+    declared files for it ('' when everything is). service: the service name of the resource id (a service
+    snapshot); its definition file counts as declared when it is the unit's own file in a systemd unit folder."""
+    state = snapshot.get("state") or {}
+    handles = snapshot.get("handles") or {}
+    problems = []
+    if state.get("host") != host:
+        problems.append("it is of host %r, not %r" % (str(state.get("host"))[:80], host))
+    unit_files = ()
+    if service is not None:
+        name = state.get("name")
+        if name not in (service, service + ".service"):
+            problems.append("it is of service %r, not %r" % (str(name)[:80], service))
+        elif state.get("manager") == "systemd":
+            unit = name if name.endswith(".service") else name + ".service"
+            unit_files = tuple(os.path.join(folder, unit) for folder in _UNIT_DIRS)
+    files = handles.get("files") or []
+    if not isinstance(files, list):
+        problems.append("its files are not a list")
+        files = []
+    for handle in files:
+        path = handle.get("path") if isinstance(handle, dict) else None
+        if not isinstance(path, str) or not os.path.isabs(path) or os.path.normpath(path) != path:
+            problems.append("file %r is not a normalised absolute path" % str(path)[:80])
+        elif handle.get("host", host) != host:
+            problems.append("file %s is of host %r" % (path[:200], str(handle.get("host"))[:80]))
+        elif path not in unit_files and not _declared(path, declared):
+            problems.append("file %s is not among the files the inventory declares for it" % path[:200])
+    if not problems:
+        return ""
+    return "snapshot %s is not a snapshot of %s: %s" % (
+        str(snapshot.get("id"))[:80], "service %s on %s" % (service, host) if service else "host " + host,
+        "; ".join(problems[:5]))
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -240,4 +295,5 @@ class FilterModule(object):
             "linux_journal_events": linux_journal_events,
             "linux_supervisor_log_events": linux_supervisor_log_events,
             "linux_package_versions": linux_package_versions,
+            "linux_snapshot_mismatch": linux_snapshot_mismatch,
         }
