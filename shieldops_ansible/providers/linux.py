@@ -7,9 +7,11 @@ host key checking against the configured known_hosts file. We never read, write 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shlex
+import stat
 import tempfile
 from typing import Any, Literal
 
@@ -57,10 +59,49 @@ class LinuxSettings(EnvironmentSettings):
         return [self.inventory]
 
 
+# ssh's ControlPath is a Unix socket: sun_path holds 108 bytes, and ssh first binds "<path>.<16 random chars>".
+# %C expands to 40 hex characters, so the folder's own path must stay within this many bytes.
+_MAX_CONTROL_DIR = 104 - 1 - 40 - 17
+
+
 def _control_dir(sock: str, known_hosts: str) -> str:
+    """A folder for ssh's control sockets that only we can use, refused if it is not.
+
+    Whoever can write in it can plant a socket that our ssh then trusts as an open master (and rides our hosts
+    through it), or read our connections' sockets. In a 0700 folder of our own under XDG_RUNTIME_DIR when there
+    is one (itself ours and private), else in the temporary directory; the name is predictable (so runs and
+    processes share masters), so an existing folder is used only if lstat shows a real directory, ours, 0700.
+    """
     digest = hashlib.sha256(f"{sock}\0{known_hosts}".encode()).hexdigest()[:12]
-    path = os.path.join(tempfile.gettempdir(), f"shieldops-ssh-{os.getuid()}-{digest}")
-    os.makedirs(path, mode=0o700, exist_ok=True)
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isabs(runtime) and _private_dir(runtime):
+        path = os.path.join(runtime, f"shieldops-ssh-{digest}")
+        if len(os.fsencode(path)) <= _MAX_CONTROL_DIR:
+            return _make_private(path)
+    name = f"shieldops-ssh-{os.getuid()}-{digest}"
+    path = os.path.join(tempfile.gettempdir(), name)
+    # A long TMPDIR would make ssh fail with "ControlPath too long": /tmp then.
+    return _make_private(path if len(os.fsencode(path)) <= _MAX_CONTROL_DIR else os.path.join("/tmp", name))
+
+
+def _private_dir(path: str) -> bool:
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and info.st_mode & 0o077 == 0
+
+
+def _make_private(path: str) -> str:
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, 0o700)
+    if not _private_dir(path):
+        # AuthenticationError, not BackendUnavailable: nothing transient, retrying cannot help, and what is at
+        # stake is whose SSH connections a run would use. An operator has to remove or fix the folder.
+        raise AuthenticationError(
+            f"the SSH control folder {path} is not a directory of ours with mode 0700 (a symlink, another "
+            "user's, or open to others): refusing to use it; remove it"
+        )
     return path
 
 
