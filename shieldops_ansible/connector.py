@@ -477,6 +477,8 @@ class InfraConnector:
                 check_mode=check_mode,
                 inventories=tuple(settings.inventory_sources()),
                 on_event=on_event,
+                config=str(self.config.path),
+                environment=self.name,
             )
         )
         if run.result is None:

@@ -19,16 +19,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..paths import ansible_cfg, playbook_path, project_dir
-from .base import RunRequest, RunResult
+from ..errors import ShieldOpsError
+from ..paths import playbook_path, project_dir
+from .base import RunRequest, RunResult, engine_failure
+from .environment import ansible_settings, base_environment, connection_environment
 from .events import collect_event, published_result
 from .request_file import dump_unsafe
-from .secrets import FIFO_ENV, SecretChannel, split_secret_env
+from .secrets import FIFO_ENV, SecretChannel
 
 __all__ = ["RunnerEngine"]
+# Run by path, not imported: importing shieldops_ansible would load the whole package (and its config, models,
+# signing) once per call in a process that only adds the secrets and execs.
 _LAUNCHER = f"""#!{sys.executable}
-from shieldops_ansible.engines.launcher import main
-main()
+import runpy
+runpy.run_path({str(Path(__file__).with_name("launcher.py"))!r}, run_name="__main__")
 """
 
 
@@ -41,6 +45,14 @@ class RunnerEngine:
         return None
 
     async def run(self, request: RunRequest) -> RunResult:
+        try:
+            return await self._run(request)
+        except ShieldOpsError:
+            raise
+        except Exception as exc:  # ansible-runner or the machine failed, not the playbook
+            raise engine_failure("runner", exc) from None
+
+    async def _run(self, request: RunRequest) -> RunResult:
         import ansible_runner
 
         loop = asyncio.get_running_loop()
@@ -87,16 +99,27 @@ class RunnerEngine:
                 cancel_callback=cancelled.is_set,
                 settings={"suppress_ansible_output": True, "suppress_output_file": True},
             )
-            # ansible-runner seeds the run environment from os.environ and records it on disk: replace it with the
-            # scrubbed one, and start the launcher in place of ansible-playbook (its `binary` option would switch
-            # ansible-runner to raw mode, without events).
-            # Secrets inherited from our own environment travel the secret channel too.
-            env, inherited_secrets = split_secret_env(_run_environment(runner.config.env))
-            channel = SecretChannel(data_dir, inherited_secrets | dict(request.secret_env))
+            # ansible-runner seeds the run environment from os.environ and records it on disk: replace it with an
+            # allow-listed one, and start the launcher in place of ansible-playbook (its `binary` option would
+            # switch ansible-runner to raw mode, without events). Credentials and proxies take the secret channel.
+            env = _run_environment(runner.config.env)
+            channel = SecretChannel(data_dir, connection_environment() | dict(request.secret_env))
             env[FIFO_ENV] = str(channel.path)
             runner.config.env = env
             runner.config.command = [str(launcher), *runner.config.command[1:]]
-            thread = threading.Thread(target=runner.run, name="shieldops-runner", daemon=True)
+            raised: list[BaseException] = []
+
+            def run_and_settle() -> None:
+                # ansible-runner calls finished_callback only when the run got going: settle in any case, or a
+                # run that raised would be awaited for ever.
+                try:
+                    runner.run()
+                except BaseException as exc:
+                    raised.append(exc)
+                finally:
+                    loop.call_soon_threadsafe(settle)
+
+            thread = threading.Thread(target=run_and_settle, name="shieldops-runner", daemon=True)
             thread.start()
             try:
                 await asyncio.shield(done)
@@ -106,6 +129,8 @@ class RunnerEngine:
                 _kill_stragglers(data_dir)
                 raise
             await asyncio.to_thread(thread.join)
+            if raised:
+                raise raised[0]
             status = str(runner.status)
             if status in {"timeout", "canceled"}:
                 _kill_stragglers(data_dir)
@@ -119,15 +144,31 @@ class RunnerEngine:
                 shutil.rmtree(data_dir, ignore_errors=True)
 
 
+# What ansible-runner itself sets for its event callback, artifacts and fact cache (its ANSIBLE_HOST_KEY_CHECKING
+# default of False is not taken: ansible.cfg's True stands).
+_RUNNER_OWN = frozenset(
+    {
+        "ANSIBLE_STDOUT_CALLBACK",
+        "ANSIBLE_RETRY_FILES_ENABLED",
+        "AWX_ISOLATED_DATA_DIR",
+        "ANSIBLE_CACHE_PLUGIN",
+        "ANSIBLE_CACHE_PLUGIN_CONNECTION",
+        "RUNNER_OMIT_EVENTS",
+        "RUNNER_ONLY_FAILED_EVENTS",
+    }
+)
+
+
 def _run_environment(runner_env: Mapping[str, Any]) -> dict[str, str]:
-    # ansible-runner's own variables (its callback plugin, artifact dir) are kept.
-    env = {str(k): str(v) for k, v in runner_env.items()}
-    env["ANSIBLE_CONFIG"] = str(ansible_cfg())
-    # Keep module tracebacks in failed results: some amazon.aws modules name the API error only there, and the
-    # classify_error filter needs it to tell PermissionDenied from other failures. Nothing is printed from them.
-    env["ANSIBLE_DISPLAY_TRACEBACK"] = "error"
-    # Ansible must not read collections installed elsewhere before ours and the bundled ones.
-    env.pop("ANSIBLE_COLLECTIONS_PATH", None)
+    """The run's recorded environment: the allow-listed base, ansible-runner's own variables and our Ansible
+    settings; nothing else of our environment (ansible-runner copied all of it into ``runner_env``)."""
+    from ansible_runner.utils import get_callback_dir
+
+    env = base_environment()
+    env |= {name: str(runner_env[name]) for name in _RUNNER_OWN if name in runner_env}
+    # ansible-runner appends its callback folder to whatever our environment named: only its own.
+    env["ANSIBLE_CALLBACK_PLUGINS"] = str(get_callback_dir())
+    env |= ansible_settings()
     return env
 
 

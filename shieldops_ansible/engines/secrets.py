@@ -2,7 +2,8 @@
 
 ansible-runner records the full process environment of a run in ``artifacts/<ident>/command``. So secrets never
 go into that environment: the run's environment carries only the path of a FIFO, a thread writes the secrets into
-it once, and :mod:`.launcher` reads them and ``exec``s ansible-playbook with them in its environment.
+it once, and :mod:`.launcher` reads them and ``exec``s ansible-playbook with them in its environment. What goes
+into either part is an allow-list (:mod:`.environment`), never our own environment sorted by name.
 """
 
 from __future__ import annotations
@@ -10,30 +11,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["FIFO_ENV", "SecretChannel", "is_secret_name", "split_secret_env"]
+__all__ = ["FIFO_ENV", "SecretChannel"]
 
 FIFO_ENV = "SHIELDOPS_SECRETS_FIFO"
-_SECRET_NAME = re.compile(
-    r"(SECRET|TOKEN|PASSWORD|PASSWD|PRIVATE_KEY|CREDENTIAL|ACCESS_KEY_ID|API_KEY|CLIENT_CERT|SAS_KEY)", re.I
-)
-
-
-def is_secret_name(name: str) -> bool:
-    return bool(_SECRET_NAME.search(name))
-
-
-def split_secret_env(env: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
-    """Split an environment into (plain, secret) by variable name."""
-    plain: dict[str, str] = {}
-    secret: dict[str, str] = {}
-    for key, value in env.items():
-        (secret if is_secret_name(key) else plain)[key] = value
-    return plain, secret
 
 
 class SecretChannel:

@@ -8,6 +8,7 @@ process environment. They are cached in memory until shortly before they expire.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -20,6 +21,38 @@ from .base import EnvironmentSettings, Provider
 
 __all__ = ["AwsProvider", "AwsSettings"]
 
+# Without role_arn a run authenticates through botocore's own chain as the agent's process would: these are the
+# variables that chain reads (static or web-identity credentials, profiles and their files, the container and
+# instance metadata endpoints). Taken from our environment by name, through the secret channel; nothing else is.
+_AMBIENT_CHAIN = frozenset(
+    {
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "AWS_CREDENTIAL_EXPIRATION",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+        "AWS_ROLE_SESSION_NAME",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+        "AWS_EC2_METADATA_DISABLED",
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
+        "AWS_METADATA_SERVICE_TIMEOUT",
+        "AWS_METADATA_SERVICE_NUM_ATTEMPTS",
+        "AWS_STS_REGIONAL_ENDPOINTS",
+        "AWS_SDK_LOAD_CONFIG",
+    }
+)
+# TLS trust for the API endpoints: the run needs it whichever way it authenticates.
+_ALWAYS_FROM_OURS = frozenset({"AWS_CA_BUNDLE"})
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 _REFRESH_MARGIN_S = 300
 
@@ -58,6 +91,11 @@ class _Cached:
 class AwsProvider(Provider):
     name = "aws"
     settings_model = AwsSettings
+    run_env_names = frozenset(
+        {"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_RETRY_MODE", "AWS_MAX_ATTEMPTS"}
+        | _AMBIENT_CHAIN
+        | _ALWAYS_FROM_OURS
+    )
 
     def __init__(self) -> None:
         self._cache: dict[AwsSettings, _Cached] = {}
@@ -65,7 +103,8 @@ class AwsProvider(Provider):
 
     async def credentials_env(self, settings: EnvironmentSettings) -> dict[str, str]:
         assert isinstance(settings, AwsSettings)
-        env = {"AWS_REGION": settings.region, "AWS_DEFAULT_REGION": settings.region}
+        env = _from_ours(_ALWAYS_FROM_OURS)
+        env |= {"AWS_REGION": settings.region, "AWS_DEFAULT_REGION": settings.region}
         if settings.endpoint_url:
             env["AWS_ENDPOINT_URL"] = settings.endpoint_url
         if settings.retry_mode:
@@ -73,7 +112,9 @@ class AwsProvider(Provider):
         if settings.max_attempts:
             env["AWS_MAX_ATTEMPTS"] = str(settings.max_attempts)
         if settings.role_arn is None:
-            # No role: the run uses the ambient chain (instance profile, web identity, SSO profile) as it is.
+            # No role: the run uses the ambient chain (instance profile, web identity, SSO profile) as it is; the
+            # settings' own profile and file win over ours.
+            env = _from_ours(_AMBIENT_CHAIN) | env
             if settings.profile:
                 env["AWS_PROFILE"] = settings.profile
             if settings.credentials_file:
@@ -85,6 +126,10 @@ class AwsProvider(Provider):
                 cached = await asyncio.to_thread(_assume_role, settings)
                 self._cache[settings] = cached
         return env | cached.env
+
+
+def _from_ours(names: frozenset[str]) -> dict[str, str]:
+    return {name: value for name, value in os.environ.items() if name in names}
 
 
 def _assume_role(settings: AwsSettings) -> _Cached:

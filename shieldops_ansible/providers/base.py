@@ -163,6 +163,9 @@ class Provider:
 
     name: ClassVar[str]
     settings_model: ClassVar[type[EnvironmentSettings]]
+    # Every environment variable name ``credentials_env`` may return: a run of this provider receives nothing else
+    # from its request (the warm server refuses any other name, see engines/warm/server.py).
+    run_env_names: ClassVar[frozenset[str]] = frozenset()
 
     @functools.cached_property
     def capabilities(self) -> Capabilities:
@@ -178,7 +181,8 @@ class Provider:
 
     async def credentials_env(self, settings: EnvironmentSettings) -> dict[str, str]:
         """The run's environment: short-lived credentials and connection settings, delivered through the secret
-        channel (never written to disk)."""
+        channel (never written to disk). Only names in ``run_env_names``; the run's base environment is the
+        engine's (engines/environment.py), so this is where anything a provider needs from ours must be taken."""
         return {}
 
 

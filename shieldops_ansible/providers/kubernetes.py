@@ -54,6 +54,18 @@ class KubernetesSettings(EnvironmentSettings):
 class KubernetesProvider(Provider):
     name = "kubernetes"
     settings_model = KubernetesSettings
+    # A kubeconfig's exec credential plugin gets only these and the base environment: give it what else it needs
+    # in the kubeconfig's own `env:` list.
+    run_env_names = frozenset(
+        {
+            "K8S_AUTH_KUBECONFIG",
+            "K8S_AUTH_CONTEXT",
+            "K8S_AUTH_HOST",
+            "K8S_AUTH_SSL_CA_CERT",
+            "K8S_AUTH_VERIFY_SSL",
+            "K8S_AUTH_API_KEY",
+        }
+    )
 
     async def credentials_env(self, settings: EnvironmentSettings) -> dict[str, str]:
         assert isinstance(settings, KubernetesSettings)

@@ -108,6 +108,15 @@ def _make_private(path: str) -> str:
 class LinuxProvider(Provider):
     name = "linux"
     settings_model = LinuxSettings
+    run_env_names = frozenset(
+        {
+            "SSH_AUTH_SOCK",
+            "ANSIBLE_HOST_KEY_CHECKING",
+            "ANSIBLE_SSH_COMMON_ARGS",
+            "ANSIBLE_TIMEOUT",
+            "ANSIBLE_PIPELINING",
+        }
+    )
 
     async def credentials_env(self, settings: EnvironmentSettings) -> dict[str, str]:
         assert isinstance(settings, LinuxSettings)

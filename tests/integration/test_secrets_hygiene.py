@@ -21,6 +21,8 @@ from tests.support import Sandbox
 pytestmark = pytest.mark.integration
 
 CANARY = "canary-token-9d3e41"  # a secret-looking variable of our own environment
+# What else an agent's process may hold: an LLM key, and a setting whose name no deny-list would catch.
+AGENT_VARIABLES = {"OPENAI_API_KEY": "canary-openai-e02b77", "FOO_SETTING": "canary-foo-91d4aa"}
 CONFIG_SECRET = "db-password-5b71c0e2"  # in a configuration file that Linux snapshots capture
 
 
@@ -50,7 +52,7 @@ def _targets(sandbox: Sandbox, provider: str) -> dict[str, Any]:
 async def _secrets(sandbox: Sandbox, provider: str) -> list[str]:
     environment = load_config(sandbox.config).environment(provider)
     env = await environment.provider.credentials_env(environment.settings)
-    found = [CANARY]
+    found = [CANARY, *AGENT_VARIABLES.values()]
     if provider == "linux":
         # As written and as a module would carry the whole file (base64).
         web_conf = (sandbox.linux_dir / "web-1" / "etc" / "web.conf").read_bytes()
@@ -69,6 +71,8 @@ async def test_no_secret_in_anything_we_write_or_say(
     sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, provider: str, engine_name: str
 ) -> None:
     monkeypatch.setenv("SHIELDOPS_TEST_API_TOKEN", CANARY)
+    for name, value in AGENT_VARIABLES.items():
+        monkeypatch.setenv(name, value)
     doc = yaml.safe_load(sandbox.config.read_text())
     doc["audit_log"] = str(tmp_path / "audit.jsonl")
     doc["state_dir"] = str(tmp_path / "state")

@@ -31,8 +31,8 @@ PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
 
 @pytest.fixture(scope="module")
 def server() -> Any:
-    """A warm server of this module's own (the tests kill it on purpose)."""
-    own = WarmServer()
+    """A warm server of this module's own (the tests kill it on purpose), allowed this suite's test playbooks."""
+    own = WarmServer(extra_playbooks=[PLAYBOOKS])
     yield own
     own.stop()
 

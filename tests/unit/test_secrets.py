@@ -1,21 +1,7 @@
 import threading
 from pathlib import Path
 
-from shieldops_ansible.engines.secrets import SecretChannel, split_secret_env
-
-
-def test_split_secret_env() -> None:
-    plain, secret = split_secret_env(
-        {
-            "AWS_REGION": "x",
-            "AWS_SECRET_ACCESS_KEY": "s",
-            "AWS_SESSION_TOKEN": "t",
-            "AWS_ACCESS_KEY_ID": "k",
-            "HOME": "/",
-        }
-    )
-    assert set(plain) == {"AWS_REGION", "HOME"}
-    assert set(secret) == {"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID"}
+from shieldops_ansible.engines.secrets import SecretChannel
 
 
 def test_channel_hands_over_once_and_leaves_nothing(tmp_path: Path) -> None:

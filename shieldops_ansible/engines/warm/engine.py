@@ -12,35 +12,55 @@ import atexit
 import contextlib
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ...paths import ansible_cfg, playbook_path, project_dir
-from ..base import RunRequest, RunResult
+from ...errors import BackendUnavailable, ShieldOpsError
+from ...paths import project_dir
+from ..base import RunRequest, RunResult, engine_failure
+from ..environment import ansible_settings, base_environment, connection_environment
 from ..events import collect_event, published_result
 from ..processes import descendants
 from ..request_file import dump_unsafe
-from ..secrets import split_secret_env
 
-__all__ = ["WarmEngine", "WarmServer", "shared_server"]
+__all__ = ["WarmEngine", "WarmServer", "request_payload", "shared_server"]
 
-_PRIVATE_EVENTS = {"shieldops_started", "shieldops_finished"}
+_PRIVATE_EVENTS = {"shieldops_hello", "shieldops_started", "shieldops_finished"}
+_DEFAULT_START_TIMEOUT_S = 60.0
+_DEFAULT_MAX_REQUESTS = 16
 
 
 class WarmServer:
-    """The server process and its socket (in a private 0700 directory)."""
+    """The server process and its socket (in a private 0700 directory).
 
-    def __init__(self) -> None:
+    ``extra_playbooks``: folders whose playbooks the server runs besides the six operations' (tests and tools);
+    decided here, by whoever starts the server, never by a request. ``max_requests``: requests run at once; the
+    server refuses more (the engine waits for a free slot). ``start_timeout_s``: how long start() waits for the
+    server to listen before it kills it.
+    """
+
+    def __init__(
+        self,
+        *,
+        extra_playbooks: Iterable[str | os.PathLike[str]] = (),
+        max_requests: int = _DEFAULT_MAX_REQUESTS,
+        start_timeout_s: float = _DEFAULT_START_TIMEOUT_S,
+    ) -> None:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._dir: Path | None = None
+        self._extra_playbooks = tuple(str(Path(d).resolve()) for d in extra_playbooks)
+        self._max_requests = max_requests
+        self._start_timeout_s = start_timeout_s
         self.starts = 0
 
     @property
@@ -56,32 +76,41 @@ class WarmServer:
         return self.pid is not None
 
     def start(self) -> None:
-        """Start the server (if it is not running) and wait until it accepts requests."""
+        """Start the server (if it is not running) and wait until it accepts requests.
+
+        Raises BackendUnavailable if it cannot be started or does not say it is ready in time (then it is killed).
+        """
         with self._lock:
             if self.alive():
                 return
             self._cleanup()
             self._dir = Path(tempfile.mkdtemp(prefix="shieldops-warm-"))
-            env, _secrets = split_secret_env(os.environ)  # credentials reach requests only, never the server
-            env["ANSIBLE_CONFIG"] = str(ansible_cfg())
-            env["ANSIBLE_DISPLAY_TRACEBACK"] = "error"
-            env.pop("ANSIBLE_COLLECTIONS_PATH", None)
+            # An allow-listed environment, never ours: credentials and proxies reach requests only.
+            env = base_environment() | ansible_settings()
             env["ANSIBLE_LOCAL_TEMP"] = str(self._dir / "tmp")
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "shieldops_ansible.engines.warm.server", str(self.socket_path)],
-                cwd=str(project_dir()),
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-            assert self._proc.stdout is not None
-            line = self._proc.stdout.readline()  # "ready" once the socket listens
-            if line.strip() != b"ready":
-                self._proc.kill()
+            argv = [sys.executable, "-m", "shieldops_ansible.engines.warm.server", str(self.socket_path)]
+            argv += ["--max-requests", str(self._max_requests)]
+            for folder in self._extra_playbooks:
+                argv += ["--extra-playbooks", folder]
+            try:
+                self._proc = subprocess.Popen(
+                    argv,
+                    cwd=str(project_dir()),
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                self._cleanup()
+                raise engine_failure("warm", exc) from None
+            if _ready_line(self._proc, self._start_timeout_s) != b"ready":
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(self._proc.pid, signal.SIGKILL)  # its own session: the server and anything it began
                 self._proc.wait()
-                raise RuntimeError("the warm engine's server did not start")
+                self._cleanup()
+                raise BackendUnavailable(f"the warm engine's server did not start within {self._start_timeout_s:g} s")
             self.starts += 1
 
     def stop(self) -> None:
@@ -104,6 +133,23 @@ class WarmServer:
             self._dir = None
 
 
+def _ready_line(proc: subprocess.Popen[bytes], timeout_s: float) -> bytes:
+    """The server's first line ("ready" once its socket listens), or b"" if none comes within ``timeout_s``."""
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    deadline = time.monotonic() + timeout_s
+    line = b""
+    while not line.endswith(b"\n") and len(line) < 64:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            return b""
+        chunk = os.read(fd, 64)
+        if not chunk:
+            break
+        line += chunk
+    return line.strip()
+
+
 _shared: WarmServer | None = None
 
 
@@ -113,6 +159,22 @@ def shared_server() -> WarmServer:
         _shared = WarmServer()
         atexit.register(_shared.stop)
     return _shared
+
+
+def request_payload(request: RunRequest) -> dict[str, Any]:
+    """The JSON object a request is sent as (see :mod:`.server` for what the server accepts)."""
+    return {
+        "operation": request.operation,
+        "playbook": request.playbook,
+        "config": os.path.abspath(request.config) if request.config is not None else None,
+        "environment": request.environment,
+        # Relative paths of the config file are relative to where it was loaded; the server loads it there too.
+        "cwd": os.getcwd(),
+        "request_yaml": dump_unsafe(request.variables),
+        "inventories": [str(project_dir() / "inventories" / "localhost" / "hosts.yml"), *request.inventories],
+        "check": request.check_mode,
+        "env": connection_environment() | dict(request.secret_env),
+    }
 
 
 class WarmEngine:
@@ -139,32 +201,29 @@ class WarmEngine:
         raise AssertionError("unreachable")
 
     async def run(self, request: RunRequest) -> RunResult:
+        try:
+            return await self._run(request)
+        except ShieldOpsError:
+            raise
+        except Exception as exc:  # the server, its socket or its answer failed, not the playbook
+            raise engine_failure("warm", exc) from None
+
+    async def _run(self, request: RunRequest) -> RunResult:
+        line = json.dumps(request_payload(request)).encode() + b"\n"
         reader, writer = await self._connect()
-        _plain, inherited_secrets = split_secret_env(os.environ)
-        inventories = [str(project_dir() / "inventories" / "localhost" / "hosts.yml"), *request.inventories]
-        payload = {
-            "playbook": request.playbook or str(playbook_path(request.operation)),
-            "request_yaml": dump_unsafe(request.variables),
-            "inventories": inventories,
-            "check": request.check_mode,
-            "env": inherited_secrets | dict(request.secret_env),
-        }
         collected: dict[str, Any] = {"stats": None, "failures": [], "rc": None, "pid": None}
         status = "failed"
         try:
-            writer.write(json.dumps(payload).encode() + b"\n")
-            await writer.drain()
             async with asyncio.timeout(request.timeout_s):
-                while True:
-                    line = await reader.readline()
-                    if not line:
-                        break
-                    event = json.loads(line)
-                    _collect(event, collected)
-                    if request.on_event is not None and event.get("event") not in _PRIVATE_EVENTS:
-                        request.on_event(event)
-                    if event.get("event") == "shieldops_finished":
-                        break
+                delay = 0.01
+                while (refused := await _exchange(reader, writer, line, request, collected)) is not None:
+                    if not refused.get("busy"):
+                        reason = str(refused.get("reason", ""))[:500]
+                        raise BackendUnavailable(f"the warm engine's server refused the run: {reason}")
+                    # Nothing ran: wait for a free slot (the request's timeout bounds the wait).
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 0.2)
+                    reader, writer = await self._connect()
             if collected["rc"] is None:
                 collected["failures"].append("the warm engine's worker process ended without finishing the run")
                 status = "failed"
@@ -176,13 +235,46 @@ class WarmEngine:
         except asyncio.CancelledError:
             _kill_tree(collected["pid"])
             raise
-        finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
         result = published_result(collected)
         rc = collected["rc"] if collected["rc"] is not None else -1
         return RunResult(status=status, rc=rc, result=result, failures=list(collected["failures"]))
+
+
+async def _exchange(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    line: bytes,
+    request: RunRequest,
+    collected: dict[str, Any],
+) -> Mapping[str, Any] | None:
+    """Send one request and read its events until the run finishes; the server's refusal if it refused.
+
+    The server speaks first (a refusal, or its request's child saying hello), so a request is never written
+    into a connection the server is about to close: a refusal is always read, and "busy" always means nothing ran.
+    """
+    try:
+        while True:
+            raw = await reader.readline()
+            if not raw:
+                return None
+            event = json.loads(raw)
+            if not isinstance(event, dict):
+                raise ValueError("the warm engine's server sent something other than an event")
+            if event.get("event") == "shieldops_refused":
+                return event
+            if event.get("event") == "shieldops_hello":
+                writer.write(line)
+                await writer.drain()
+                continue
+            _collect(event, collected)
+            if request.on_event is not None and event.get("event") not in _PRIVATE_EVENTS:
+                request.on_event(event)
+            if event.get("event") == "shieldops_finished":
+                return None
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
 
 
 def _collect(event: Mapping[str, Any], collected: dict[str, Any]) -> None:

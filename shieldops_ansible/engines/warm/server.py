@@ -1,16 +1,29 @@
 """The warm engine's server: Ansible, the collections and the SDKs imported once; one forked child per request.
 
-    python -m shieldops_ansible.engines.warm.server SOCKET_PATH
+    python -m shieldops_ansible.engines.warm.server SOCKET_PATH [--max-requests N] [--extra-playbooks DIR]...
 
-Protocol (a Unix socket, mode 0600 in a 0700 directory): the client sends one JSON line
-``{"playbook", "request_yaml", "inventories", "check", "env"}``; the child answers with JSON lines: first
-``{"event": "shieldops_started", "pid": N}``, then the run's events (the ``warm_events`` callback, shaped like
-ansible-runner's), last ``{"event": "shieldops_finished", "rc": N}``.
+Protocol (a Unix socket, mode 0600 in a 0700 directory), JSON lines. The server speaks first: either
+``{"event": "shieldops_refused", "reason": ..., "busy": bool}`` (then it closes; nothing ran) or, from the child
+forked for the connection, ``{"event": "shieldops_hello"}``. The client then sends one line (at most 1 MiB)
+``{"operation", "playbook", "config", "environment", "cwd", "request_yaml", "inventories", "check", "env"}``; the
+child answers a refusal as above, or ``{"event": "shieldops_started", "pid": N}``, the run's events (the
+``warm_events`` callback, shaped like ansible-runner's), last ``{"event": "shieldops_finished", "rc": N}``.
+
+What a request may ask for is narrow, because the socket is a way into running Ansible as our user:
+- only a peer of our own uid (``SO_PEERCRED``; the socket's mode already keeps others out);
+- only the six operations' playbooks (the server maps the operation to ``playbooks/<op>.yml`` itself), or one in
+  a folder given on this server's command line by whoever started it (tests), never a path a request chose;
+- only the inventories the named environment of the named config file gives (the child loads that file itself)
+  besides the controller's;
+- only environment names that environment's provider declares (``Provider.run_env_names``), proxies and the
+  engine's own switches; no ``LD_PRELOAD``, ``PYTHONPATH``, ``ANSIBLE_*`` of a request's choosing;
+- at most ``--max-requests`` runs at once (default 16); more are refused as busy, and the engine waits for a slot.
 
 Each request runs ``ansible-playbook``'s own CLI class in a child forked from this process, so each gets fresh
 ``context.CLIARGS``, loaders, inventory and variables, and whatever a run leaves behind dies with its child. The
 server itself never parses CLI arguments, runs a play or starts a thread (forking with threads is unsafe).
-``env`` (credentials included) only ever lives in the child's memory.
+A request (``env``, credentials included) is read, checked and used only in its child: it never lives in this
+long-lived process's memory. Loading the config file there costs ~1 ms (measured with four environments).
 """
 
 from __future__ import annotations
@@ -26,17 +39,50 @@ import shutil
 import signal
 import socket
 import stat
+import struct
 import sys
 import tempfile
+import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
-from ...paths import project_dir
+from ...paths import playbook_path, project_dir
 
-__all__ = ["main"]
+__all__ = ["MAX_REQUEST_BYTES", "OPERATIONS", "Refused", "ServerOptions", "check_request", "main", "peer_allowed"]
 
 _CALLBACK = "shieldops.connectors.warm_events"
+OPERATIONS = frozenset({"get_health", "list_resources", "execute_action", "get_events", "create_snapshot", "rollback"})
+MAX_REQUEST_BYTES = 1 << 20
+# A client that connects and sends nothing must not hold one of the slots for ever.
+_REQUEST_READ_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """What the server's owner decided when starting it (its command line), never a request."""
+
+    extra_playbooks: tuple[Path, ...] = ()
+    max_requests: int = 16
+
+
+class Refused(Exception):
+    """A request the server will not run; the message is what the client is told (no request data)."""
+
+    def __init__(self, reason: str, *, busy: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.busy = busy
+
+
+@dataclass(frozen=True)
+class _Run:
+    playbook: str
+    inventories: list[str]
+    env: dict[str, str]
+    request_yaml: str
+    check: bool
 
 
 def _die_with_parent(sig: int = signal.SIGTERM) -> None:
@@ -198,39 +244,168 @@ def _send(conn: socket.socket, event: dict[str, Any]) -> None:
     conn.sendall(json.dumps(event, default=str).encode() + b"\n")
 
 
-def _read_request(conn: socket.socket) -> dict[str, Any]:
-    buffer = b""
-    while not buffer.endswith(b"\n"):
+def _read_request(conn: socket.socket) -> bytes:
+    """One request line, at most MAX_REQUEST_BYTES; refused as soon as it grows beyond."""
+    buffer = bytearray()
+    while True:
         chunk = conn.recv(65536)
         if not chunk:
-            raise EOFError("the client closed the connection before sending a request")
-        buffer += chunk
-    request: dict[str, Any] = json.loads(buffer)
-    return request
+            raise Refused("the client closed the connection before sending a whole request")
+        end = chunk.find(b"\n")
+        buffer += chunk if end < 0 else chunk[:end]
+        if len(buffer) > MAX_REQUEST_BYTES:
+            raise Refused(f"the request is larger than {MAX_REQUEST_BYTES} bytes")
+        if end >= 0:
+            return bytes(buffer)
 
 
-def _serve_request(conn: socket.socket) -> None:
-    """In the forked child: run one playbook, stream its events, exit."""
+def peer_allowed(conn: socket.socket, owner_uid: int) -> bool:
+    """Whether the process at the other end of ``conn`` runs as ``owner_uid`` (the kernel's word: SO_PEERCRED)."""
+    try:
+        raw = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except OSError:
+        return False
+    _pid, uid, _gid = struct.unpack("3i", raw)
+    return bool(uid == owner_uid)
+
+
+def _plain_strings(value: Any) -> TypeGuard[str]:
+    return isinstance(value, str) and "\0" not in value
+
+
+def check_request(request: Any, options: ServerOptions) -> _Run:
+    """What the request may run, derived by the server; Refused if it asks for anything else."""
+    if not isinstance(request, dict):
+        raise Refused("the request is not a JSON object")
+    operation, playbook = request.get("operation"), request.get("playbook")
+    if playbook is None:
+        if not isinstance(operation, str) or operation not in OPERATIONS:
+            raise Refused(f"unknown operation; this server runs: {', '.join(sorted(OPERATIONS))}")
+        playbook_file = str(playbook_path(operation))
+    else:
+        resolved = Path(os.path.realpath(playbook)) if _plain_strings(playbook) else None
+        if (
+            resolved is None
+            or resolved.suffix not in {".yml", ".yaml"}
+            or not any(resolved.is_relative_to(folder) for folder in options.extra_playbooks)
+            or not resolved.is_file()
+        ):
+            raise Refused("the playbook is neither an operation's nor in a folder this server was started with")
+        playbook_file = str(resolved)
+    config, environment = request.get("config"), request.get("environment")
+    expected = [str(project_dir() / "inventories" / "localhost" / "hosts.yml")]
+    allowed = _REQUEST_ENV_NAMES
+    if config is not None or environment is not None:
+        if not (_plain_strings(config) and _plain_strings(environment) and os.path.isabs(config)):
+            raise Refused("config (an absolute path) and environment go together")
+        settings, provider_names = _environment(config, environment, request.get("cwd"))
+        expected += settings
+        allowed = allowed | provider_names
+    else:
+        # A run for no environment (a test's or a tool's playbook): whatever some provider may receive.
+        allowed = allowed | _any_provider_names()
+    if request.get("inventories") != expected:
+        raise Refused("the inventories are not those the environment names")
+    env = request.get("env")
+    if not isinstance(env, dict) or not all(_plain_strings(k) and _plain_strings(v) for k, v in env.items()):
+        raise Refused("env must map names to strings")
+    unknown = sorted(name for name in env if name not in allowed)
+    if unknown:
+        from ...errors import quote_untrusted
+
+        shown = ", ".join(quote_untrusted(name) for name in unknown[:5])
+        raise Refused(f"environment variables this run may not have: {shown}")
+    if not isinstance(request.get("request_yaml"), str) or not isinstance(request.get("check"), bool):
+        raise Refused("request_yaml must be a string and check a boolean")
+    return _Run(playbook_file, expected, dict(env), request["request_yaml"], request["check"])
+
+
+def _environment(config: str, environment: str, cwd: Any) -> tuple[list[str], frozenset[str]]:
+    """The inventories and environment names of ``environment`` in the config file ``config``."""
+    from ...config import load_config
+
+    here = os.getcwd()
+    try:
+        # Relative paths inside the file are relative to where the client loaded it.
+        if _plain_strings(cwd) and os.path.isabs(cwd):
+            os.chdir(cwd)
+        loaded = load_config(config).environment(environment)
+    except Exception:  # a missing, unreadable or invalid file or environment: nothing to run for
+        raise Refused("the config file or its environment cannot be loaded") from None
+    finally:
+        os.chdir(here)
+    return list(loaded.settings.inventory_sources()), loaded.provider.run_env_names
+
+
+def _any_provider_names() -> frozenset[str]:
+    from ..environment import provider_env_names
+
+    return provider_env_names()
+
+
+def _request_env_names() -> frozenset[str]:
+    from ..environment import CONNECTION_NAMES, ENGINE_TOGGLES
+
+    return CONNECTION_NAMES | ENGINE_TOGGLES
+
+
+_REQUEST_ENV_NAMES = _request_env_names()
+
+
+def _refuse(conn: socket.socket, refusal: Refused, *, linger_s: float) -> None:
+    """Tell the client why, then take what it still sends (up to ``linger_s``) so that it can read the answer
+    instead of finding its connection reset."""
+    with contextlib.suppress(OSError):
+        conn.settimeout(1.0)
+        _send(conn, {"event": "shieldops_refused", "reason": refusal.reason, "busy": refusal.busy})
+        conn.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + linger_s
+        conn.settimeout(linger_s)
+        while linger_s > 0 and time.monotonic() < deadline and conn.recv(1 << 16):
+            pass
+        if linger_s == 0:
+            conn.setblocking(False)
+            while conn.recv(1 << 16):  # what is queued already; never waits
+                pass
+
+
+def _serve_request(conn: socket.socket, options: ServerOptions) -> None:
+    """In the forked child: check the request, run one playbook, stream its events, exit."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     # This request, and every process it forks (task workers, in-worker modules), dies with its parent: when the
     # server goes (its user killed), nothing of a half-done run keeps going.
     _die_with_parent(signal.SIGKILL)
     os.register_at_fork(after_in_child=lambda: _die_with_parent(signal.SIGKILL))
-    request = _read_request(conn)
+    try:
+        conn.settimeout(_REQUEST_READ_TIMEOUT_S)
+        _send(conn, {"event": "shieldops_hello"})
+        try:
+            raw = _read_request(conn)
+        except TimeoutError:
+            raise Refused("no whole request within the time allowed") from None
+        try:
+            decoded = json.loads(raw)
+        except ValueError:
+            raise Refused("the request is not JSON") from None
+        run = check_request(decoded, options)
+    except Refused as refusal:
+        _refuse(conn, refusal, linger_s=5.0)
+        return
+    conn.settimeout(None)
     _send(conn, {"event": "shieldops_started", "pid": os.getpid()})
     work = Path(tempfile.mkdtemp(prefix="shieldops-warm-run-"))
     rc = 250
     try:
         os.chmod(work, stat.S_IRWXU)
         request_file = work / "request.yml"
-        request_file.write_text(request["request_yaml"])
-        os.environ.update({str(k): str(v) for k, v in request["env"].items()})
+        request_file.write_text(run.request_yaml)
+        os.environ.update(run.env)
         os.environ["SHIELDOPS_WARM_EVENT_FD"] = str(conn.fileno())
         argv = ["ansible-playbook"]
-        for inventory in request["inventories"]:
+        for inventory in run.inventories:
             argv += ["-i", inventory]
-        argv += ["-e", f"@{request_file}", request["playbook"]]
-        if request.get("check"):
+        argv += ["-e", f"@{request_file}", run.playbook]
+        if run.check:
             argv += ["--check", "--diff"]
         from ansible.cli.playbook import PlaybookCLI
 
@@ -249,16 +424,32 @@ def _serve_request(conn: socket.socket) -> None:
             _send(conn, {"event": "shieldops_finished", "rc": rc})
 
 
-def _reap() -> None:
-    with contextlib.suppress(ChildProcessError):
-        while True:
+def _reap(children: set[int]) -> None:
+    try:
+        while children:
             pid, _ = os.waitpid(-1, os.WNOHANG)
             if pid == 0:
                 return
+            children.discard(pid)
+    except ChildProcessError:
+        children.clear()
+
+
+def _options(argv: list[str]) -> tuple[str, ServerOptions]:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="shieldops_ansible.engines.warm.server")
+    parser.add_argument("socket_path")
+    parser.add_argument("--max-requests", type=int, default=ServerOptions.max_requests)
+    parser.add_argument("--extra-playbooks", action="append", default=[])
+    args = parser.parse_args(argv)
+    folders = tuple(Path(os.path.realpath(folder)) for folder in args.extra_playbooks)
+    return args.socket_path, ServerOptions(extra_playbooks=folders, max_requests=max(1, args.max_requests))
 
 
 def main() -> None:
-    socket_path = sys.argv[1]
+    socket_path, options = _options(sys.argv[1:])
+    owner = os.getuid()
     _die_with_parent()
     os.environ["ANSIBLE_STDOUT_CALLBACK"] = _CALLBACK
     os.environ.setdefault("ANSIBLE_DISPLAY_TRACEBACK", "error")
@@ -266,6 +457,11 @@ def main() -> None:
 
     sdk_warmup.warm_up()
     _warm_ansible()
+    # What a child needs to check its request, imported here once (~0.2 s otherwise, in every request).
+    from ... import config as _config  # noqa: F401
+    from ..environment import provider_env_names
+
+    provider_env_names()
     # Every fork (a request, its task workers, in-worker modules) first moves the objects that exist into the
     # permanent generation: a collector pass in the child would otherwise touch, and so copy, the whole heap.
     gc.collect()
@@ -281,25 +477,36 @@ def main() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.close(devnull)
+    children: set[int] = set()
     while True:
         try:
             conn, _ = server.accept()
         except TimeoutError:
-            _reap()
+            _reap(children)
+            continue
+        _reap(children)
+        # Checked before a fork: refusing costs this process microseconds and never a child. The client has sent
+        # nothing yet (it waits for the child's hello), so the refusal never waits on it.
+        if not peer_allowed(conn, owner):
+            _refuse(conn, Refused("this server serves only its owner's processes"), linger_s=0)
+            conn.close()
+            continue
+        if len(children) >= options.max_requests:
+            _refuse(conn, Refused(f"busy: {options.max_requests} requests are running", busy=True), linger_s=0)
+            conn.close()
             continue
         pid = os.fork()
         if pid == 0:
             code = 0
             try:
                 server.close()
-                conn.settimeout(None)
-                _serve_request(conn)
+                _serve_request(conn, options)
             except BaseException:  # a child must never return into the accept loop
                 code = 1
             finally:
                 os._exit(code)
+        children.add(pid)
         conn.close()
-        _reap()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,310 @@
+"""The warm server's socket as an attacker would use it: it serves only its owner, and only our playbooks, the
+inventories and environment names the named environment gives, bounded requests and a bounded number of runs.
+
+Each hostile request would leave a canary file behind if the server ran it (a playbook that writes it, an
+inventory or a request variable that makes tests/playbooks/probe.yml write it); a positive control shows that the
+same mechanism does write it when the request is one the server may run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from shieldops_ansible.engines.base import RunRequest
+from shieldops_ansible.engines.warm import WarmEngine, WarmServer
+from shieldops_ansible.engines.warm.engine import request_payload
+from shieldops_ansible.engines.warm.server import peer_allowed
+from shieldops_ansible.errors import BackendUnavailable
+
+pytestmark = pytest.mark.integration
+
+PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
+PROBE = str(PLAYBOOKS / "probe.yml")
+CAP = 2
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[WarmServer]:
+    own = WarmServer(extra_playbooks=[PLAYBOOKS], max_requests=CAP)
+    own.start()
+    yield own
+    own.stop()
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    """A config file whose `hosts` environment names one inventory, and whose `evil` one names an inventory that
+    makes the probe write a canary."""
+    good = tmp_path / "hosts.yml"
+    good.write_text(yaml.safe_dump({"all": {"hosts": {"web-9": {"ansible_host": "192.0.2.9"}}}}))
+    evil = tmp_path / "evil-inventory.yml"
+    evil.write_text(
+        yaml.safe_dump({"all": {"hosts": {"localhost": {"probe_file": str(tmp_path / "inventory-canary")}}}})
+    )
+    doc = {
+        "environments": {
+            "hosts": {"provider": "linux", "inventory": str(good)},
+            "evil": {"provider": "linux", "inventory": str(evil)},
+        }
+    }
+    path = tmp_path / "shieldops.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def _raw(server: WarmServer, payload: dict[str, Any] | bytes, path: Path | None = None) -> list[dict[str, Any]]:
+    """One request straight to the socket, as any local process could send it; every event of the answer."""
+    line = payload if isinstance(payload, bytes) else json.dumps(payload).encode() + b"\n"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(120)
+        conn.connect(str(path or server.socket_path))
+        answers = conn.makefile("rb")
+        first = json.loads(answers.readline())
+        if first["event"] == "shieldops_refused":
+            return [first]
+        assert first["event"] == "shieldops_hello"
+        conn.sendall(line)
+        return [json.loads(raw) for raw in answers]
+
+
+def _probe(**variables: Any) -> dict[str, Any]:
+    return request_payload(RunRequest("probe", variables, playbook=PROBE))
+
+
+def _refused(events: list[dict[str, Any]], reason: str) -> None:
+    assert [e["event"] for e in events] == ["shieldops_refused"], events
+    assert reason in events[0]["reason"]
+
+
+def _finished(events: list[dict[str, Any]]) -> bool:
+    return bool(events) and events[-1] == {"event": "shieldops_finished", "rc": 0}
+
+
+def test_the_probe_writes_its_canary_when_the_request_may_run(server: WarmServer, tmp_path: Path) -> None:
+    """The positive control of every test below: an allowed request does leave the canary."""
+    canary = tmp_path / "canary"
+    assert _finished(_raw(server, _probe(probe_file=str(canary))))
+    assert canary.exists()
+
+
+def test_a_foreign_playbook_is_refused(server: WarmServer, tmp_path: Path) -> None:
+    canary = tmp_path / "playbook-canary"
+    evil = tmp_path / "evil.yml"
+    evil.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "hosts": "localhost",
+                    "gather_facts": False,
+                    "tasks": [{"ansible.builtin.copy": {"content": "x", "dest": str(canary)}}],
+                }
+            ]
+        )
+    )
+    by_traversal = str(PLAYBOOKS) + "/" + os.path.relpath(evil, PLAYBOOKS)
+    for playbook in (str(evil), by_traversal, "/etc/passwd", str(PLAYBOOKS)):
+        payload = request_payload(RunRequest("probe", {}, playbook=playbook))
+        _refused(_raw(server, payload), "the playbook is neither an operation's nor in a folder")
+    assert not canary.exists()
+
+
+def test_an_unknown_operation_is_refused(server: WarmServer, tmp_path: Path) -> None:
+    canary = tmp_path / "operation-canary"
+    for operation in ("probe", "../../tests/playbooks/probe", "get_health.yml", ""):
+        payload = request_payload(RunRequest(operation, {"probe_file": str(canary)}))
+        _refused(_raw(server, payload), "unknown operation")
+    assert not canary.exists()
+
+
+def test_only_the_inventories_the_environment_names(server: WarmServer, config: Path, tmp_path: Path) -> None:
+    canary = tmp_path / "inventory-canary"
+    evil = str(tmp_path / "evil-inventory.yml")
+    good = str(tmp_path / "hosts.yml")
+
+    def probe(environment: str | None, inventories: tuple[str, ...]) -> dict[str, Any]:
+        return request_payload(
+            RunRequest(
+                "probe",
+                {"probe_value": "v"},
+                playbook=PROBE,
+                inventories=inventories,
+                config=str(config) if environment else None,
+                environment=environment,
+            )
+        )
+
+    assert _finished(_raw(server, probe("hosts", (good,))))  # what the environment names
+    _refused(_raw(server, probe("hosts", (evil,))), "the inventories are not those the environment names")
+    _refused(_raw(server, probe("hosts", (good, evil))), "the inventories are not those")
+    _refused(_raw(server, probe(None, (evil,))), "the inventories are not those")
+    _refused(_raw(server, probe("nope", (good,))), "cannot be loaded")
+    relative = probe("hosts", (good,)) | {"config": "shieldops.yaml"}
+    _refused(_raw(server, relative), "absolute path")
+    assert not canary.exists()
+    # The same inventory, named by its environment, is loaded (and so would have written the canary above).
+    assert _finished(_raw(server, probe("evil", (evil,))))
+    assert canary.exists()
+
+
+def test_environment_names_outside_the_allow_list_are_refused(server: WarmServer, config: Path, tmp_path: Path) -> None:
+    canary = tmp_path / "env-canary"
+    for name in ("LD_PRELOAD", "OPENAI_API_KEY", "PYTHONPATH", "ANSIBLE_CONFIG", "ANSIBLE_LIBRARY", "PATH"):
+        payload = _probe(probe_file=str(canary)) | {"env": {name: str(tmp_path / "x")}}
+        _refused(_raw(server, payload), f"environment variables this run may not have: '{name}'")
+    # Per provider: a Linux environment's run may not receive AWS credentials.
+    linux = request_payload(
+        RunRequest(
+            "probe",
+            {"probe_file": str(canary)},
+            playbook=PROBE,
+            config=str(config),
+            environment="hosts",
+            inventories=(str(tmp_path / "hosts.yml"),),
+            secret_env={"SSH_AUTH_SOCK": "/nonexistent", "AWS_SECRET_ACCESS_KEY": "k"},
+        )
+    )
+    _refused(_raw(server, linux), "'AWS_SECRET_ACCESS_KEY'")
+    assert not canary.exists()
+    linux["env"].pop("AWS_SECRET_ACCESS_KEY")
+    assert _finished(_raw(server, linux)) and canary.exists()
+
+
+def test_an_oversized_request_is_refused(server: WarmServer, tmp_path: Path) -> None:
+    canary = tmp_path / "size-canary"
+    payload = _probe(probe_file=str(canary), padding="x" * (2 << 20))
+    _refused(_raw(server, payload), "larger than 1048576 bytes")
+    _refused(_raw(server, b"{" * (2 << 20)), "larger than")  # no newline at all: still refused at the cap
+    _refused(_raw(server, b"not json\n"), "not JSON")
+    assert not canary.exists()
+    assert server.alive() and _finished(_raw(server, _probe(probe_value="after")))
+
+
+def test_the_peer_check_refuses_another_uid(server: WarmServer) -> None:
+    left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with left, right:
+        assert peer_allowed(left, os.getuid())
+        assert not peer_allowed(left, os.getuid() + 1)
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to connect as another user")
+def test_a_client_of_another_uid_is_refused(server: WarmServer, tmp_path: Path) -> None:
+    """Past the socket's mode (opened up here on purpose), the server itself refuses a process of another uid."""
+    canary = tmp_path / "peer-canary"
+    tmp_path.chmod(0o777)
+    client = (
+        "import json, socket, sys\n"
+        "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile('rb')\n"
+        "first = f.readline(); print(first.decode().strip())\n"
+        "if b'hello' in first: s.sendall(sys.argv[2].encode() + b'\\n'); print(f.read().decode())\n"
+    )
+    folder = server.socket_path.parent
+    folder.chmod(0o711)
+    server.socket_path.chmod(0o666)
+    try:
+        out = subprocess.run(
+            ["/usr/bin/python3", "-c", client, str(server.socket_path), json.dumps(_probe(probe_file=str(canary)))],
+            user=65534,
+            group=65534,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+            cwd="/",
+        ).stdout
+    finally:
+        folder.chmod(0o700)
+        server.socket_path.chmod(0o600)
+    first = json.loads(out.splitlines()[0])
+    assert first["event"] == "shieldops_refused" and "only its owner" in first["reason"]
+    assert not canary.exists()
+
+
+def _sleeping(marker: str) -> int:
+    count = 0
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if f"sleep {marker}".encode() in (proc / "cmdline").read_bytes().replace(b"\0", b" "):
+                    count += 1
+            except OSError:
+                continue
+    return count
+
+
+async def test_runs_beyond_the_cap_are_refused_and_the_server_stays_up(server: WarmServer, tmp_path: Path) -> None:
+    engine = WarmEngine(server)
+    marker = "3600.75"
+    hanging = [
+        asyncio.create_task(engine.run(RunRequest("probe", {"probe_sleep": marker}, playbook=PROBE, timeout_s=120)))
+        for _ in range(CAP)
+    ]
+    try:
+        for _ in range(600):
+            if _sleeping(marker) >= CAP:
+                break
+            await asyncio.sleep(0.1)
+        assert _sleeping(marker) == CAP
+        pid = server.pid
+        canary = tmp_path / "cap-canary"
+        events = await asyncio.to_thread(_raw, server, _probe(probe_file=str(canary)))
+        _refused(events, f"busy: {CAP} requests are running")
+        assert events[0]["busy"] is True and not canary.exists()
+        # The engine waits for a slot instead (within its request's timeout).
+        waiting = asyncio.create_task(engine.run(RunRequest("probe", {"probe_value": "w"}, playbook=PROBE)))
+        await asyncio.sleep(1.0)
+        assert not waiting.done()
+        hanging[0].cancel()
+        done = await asyncio.wait_for(waiting, 60)
+        assert done.status == "successful" and done.result and done.result["value_seen"] == "w"
+        assert server.pid == pid
+    finally:
+        for task in hanging:
+            task.cancel()
+        await asyncio.gather(*hanging, return_exceptions=True)
+    # More requests at once than the cap, through the engine: all served, none refused.
+    results = await asyncio.gather(
+        *(engine.run(RunRequest("probe", {"probe_value": f"v{i}"}, playbook=PROBE)) for i in range(3 * CAP))
+    )
+    assert [r.result and r.result["value_seen"] for r in results] == [f"v{i}" for i in range(3 * CAP)]
+
+
+def test_a_refusal_reaches_the_caller_as_backend_unavailable(server: WarmServer, tmp_path: Path) -> None:
+    engine = WarmEngine(server)
+    with pytest.raises(BackendUnavailable, match="refused the run: unknown operation") as caught:
+        asyncio.run(engine.run(RunRequest("evil", {"probe_file": str(tmp_path / "c")})))
+    assert str(tmp_path) not in str(caught.value)
+
+
+def _servers() -> set[int]:
+    """Warm servers this test process started (other processes on the machine may run their own)."""
+    found = set()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                if parent == os.getpid() and b"engines.warm.server" in (proc / "cmdline").read_bytes():
+                    found.add(int(proc.name))
+            except (OSError, ValueError, IndexError):
+                continue
+    return found
+
+
+def test_a_server_that_does_not_get_ready_in_time_is_killed() -> None:
+    before = _servers()
+    slow = WarmServer(start_timeout_s=0.2)  # far less than its imports take
+    with pytest.raises(BackendUnavailable, match=r"did not start within 0\.2 s"):
+        slow.start()
+    assert slow.pid is None and _servers() - before == set()
+    with pytest.raises(BackendUnavailable, match="did not start"):
+        asyncio.run(WarmEngine(slow).run(RunRequest("probe", {}, playbook=PROBE)))
+    assert slow.pid is None and _servers() - before == set()
