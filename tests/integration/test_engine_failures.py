@@ -55,7 +55,12 @@ def _impostor(path: Path, answer: bytes) -> Iterator[None]:
             conn, _ = listener.accept()
             with conn:
                 conn.sendall(answer)
-                conn.recv(1 << 20)
+                # Take the client's lines (header, then the request if it sends one), so that closing does not
+                # reset the connection under what it has still to read.
+                conn.settimeout(2)
+                received = b""
+                while received.count(b"\n") < 2 and (chunk := conn.recv(1 << 20)):
+                    received += chunk
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()

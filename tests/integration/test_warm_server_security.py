@@ -22,7 +22,7 @@ import yaml
 
 from shieldops_ansible.engines.base import RunRequest
 from shieldops_ansible.engines.warm import WarmEngine, WarmServer
-from shieldops_ansible.engines.warm.engine import request_payload
+from shieldops_ansible.engines.warm.engine import request_header, request_payload
 from shieldops_ansible.engines.warm.server import peer_allowed
 from shieldops_ansible.errors import BackendUnavailable
 
@@ -62,23 +62,34 @@ def config(tmp_path: Path) -> Path:
     return path
 
 
-def _raw(server: WarmServer, payload: dict[str, Any] | bytes, path: Path | None = None) -> list[dict[str, Any]]:
+Line = dict[str, Any] | bytes
+
+
+def _raw(server: WarmServer, header: Line, request: Line) -> list[dict[str, Any]]:
     """One request straight to the socket, as any local process could send it; every event of the answer."""
-    line = payload if isinstance(payload, bytes) else json.dumps(payload).encode() + b"\n"
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.settimeout(120)
-        conn.connect(str(path or server.socket_path))
+        conn.connect(str(server.socket_path))
         answers = conn.makefile("rb")
+        conn.sendall(_line(header))
         first = json.loads(answers.readline())
         if first["event"] == "shieldops_refused":
             return [first]
         assert first["event"] == "shieldops_hello"
-        conn.sendall(line)
+        conn.sendall(_line(request))
         return [json.loads(raw) for raw in answers]
 
 
-def _probe(**variables: Any) -> dict[str, Any]:
-    return request_payload(RunRequest("probe", variables, playbook=PROBE))
+def _line(value: Line) -> bytes:
+    return value if isinstance(value, bytes) else json.dumps(value).encode() + b"\n"
+
+
+def _lines(request: RunRequest) -> tuple[dict[str, Any], dict[str, Any]]:
+    return request_header(request), request_payload(request)
+
+
+def _probe(**variables: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    return _lines(RunRequest("probe", variables, playbook=PROBE))
 
 
 def _refused(events: list[dict[str, Any]], reason: str) -> None:
@@ -93,7 +104,7 @@ def _finished(events: list[dict[str, Any]]) -> bool:
 def test_the_probe_writes_its_canary_when_the_request_may_run(server: WarmServer, tmp_path: Path) -> None:
     """The positive control of every test below: an allowed request does leave the canary."""
     canary = tmp_path / "canary"
-    assert _finished(_raw(server, _probe(probe_file=str(canary))))
+    assert _finished(_raw(server, *_probe(probe_file=str(canary))))
     assert canary.exists()
 
 
@@ -113,16 +124,14 @@ def test_a_foreign_playbook_is_refused(server: WarmServer, tmp_path: Path) -> No
     )
     by_traversal = str(PLAYBOOKS) + "/" + os.path.relpath(evil, PLAYBOOKS)
     for playbook in (str(evil), by_traversal, "/etc/passwd", str(PLAYBOOKS)):
-        payload = request_payload(RunRequest("probe", {}, playbook=playbook))
-        _refused(_raw(server, payload), "the playbook is neither an operation's nor in a folder")
+        _refused(_raw(server, *_lines(RunRequest("probe", {}, playbook=playbook))), "the playbook is neither")
     assert not canary.exists()
 
 
 def test_an_unknown_operation_is_refused(server: WarmServer, tmp_path: Path) -> None:
     canary = tmp_path / "operation-canary"
     for operation in ("probe", "../../tests/playbooks/probe", "get_health.yml", ""):
-        payload = request_payload(RunRequest(operation, {"probe_file": str(canary)}))
-        _refused(_raw(server, payload), "unknown operation")
+        _refused(_raw(server, *_lines(RunRequest(operation, {"probe_file": str(canary)}))), "unknown operation")
     assert not canary.exists()
 
 
@@ -131,8 +140,8 @@ def test_only_the_inventories_the_environment_names(server: WarmServer, config: 
     evil = str(tmp_path / "evil-inventory.yml")
     good = str(tmp_path / "hosts.yml")
 
-    def probe(environment: str | None, inventories: tuple[str, ...]) -> dict[str, Any]:
-        return request_payload(
+    def probe(environment: str | None, inventories: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
+        return _lines(
             RunRequest(
                 "probe",
                 {"probe_value": "v"},
@@ -143,26 +152,36 @@ def test_only_the_inventories_the_environment_names(server: WarmServer, config: 
             )
         )
 
-    assert _finished(_raw(server, probe("hosts", (good,))))  # what the environment names
-    _refused(_raw(server, probe("hosts", (evil,))), "the inventories are not those the environment names")
-    _refused(_raw(server, probe("hosts", (good, evil))), "the inventories are not those")
-    _refused(_raw(server, probe(None, (evil,))), "the inventories are not those")
-    _refused(_raw(server, probe("nope", (good,))), "cannot be loaded")
-    relative = probe("hosts", (good,)) | {"config": "shieldops.yaml"}
-    _refused(_raw(server, relative), "absolute path")
+    assert _finished(_raw(server, *probe("hosts", (good,))))  # what the environment names
+    _refused(_raw(server, *probe("hosts", (evil,))), "the inventories are not those the environment names")
+    _refused(_raw(server, *probe("hosts", (good, evil))), "the inventories are not those")
+    _refused(_raw(server, *probe(None, (evil,))), "the inventories are not those")
+    _refused(_raw(server, *probe("nope", (good,))), "cannot be loaded")
+    header, body = probe("hosts", (good,))
+    _refused(_raw(server, header | {"config": "shieldops.yaml"}, body), "absolute path")
+    _refused(_raw(server, header | {"environment": None}, body), "go together")
     assert not canary.exists()
     # The same inventory, named by its environment, is loaded (and so would have written the canary above).
-    assert _finished(_raw(server, probe("evil", (evil,))))
+    assert _finished(_raw(server, *probe("evil", (evil,))))
     assert canary.exists()
+    # The server keeps what it derived only while the file is unchanged: an edit is seen by the next request.
+    doc = yaml.safe_load(config.read_text())
+    doc["environments"]["hosts"]["inventory"] = evil
+    config.write_text(yaml.safe_dump(doc))
+    assert _finished(_raw(server, *probe("hosts", (evil,))))
+    _refused(_raw(server, *probe("hosts", (good,))), "the inventories are not those")
 
 
 def test_environment_names_outside_the_allow_list_are_refused(server: WarmServer, config: Path, tmp_path: Path) -> None:
     canary = tmp_path / "env-canary"
     for name in ("LD_PRELOAD", "OPENAI_API_KEY", "PYTHONPATH", "ANSIBLE_CONFIG", "ANSIBLE_LIBRARY", "PATH"):
-        payload = _probe(probe_file=str(canary)) | {"env": {name: str(tmp_path / "x")}}
-        _refused(_raw(server, payload), f"environment variables this run may not have: '{name}'")
+        header, body = _probe(probe_file=str(canary))
+        _refused(
+            _raw(server, header, body | {"env": {name: str(tmp_path / "x")}}),
+            f"environment variables this run may not have: '{name}'",
+        )
     # Per provider: a Linux environment's run may not receive AWS credentials.
-    linux = request_payload(
+    header, linux = _lines(
         RunRequest(
             "probe",
             {"probe_file": str(canary)},
@@ -173,20 +192,23 @@ def test_environment_names_outside_the_allow_list_are_refused(server: WarmServer
             secret_env={"SSH_AUTH_SOCK": "/nonexistent", "AWS_SECRET_ACCESS_KEY": "k"},
         )
     )
-    _refused(_raw(server, linux), "'AWS_SECRET_ACCESS_KEY'")
+    _refused(_raw(server, header, linux), "'AWS_SECRET_ACCESS_KEY'")
     assert not canary.exists()
     linux["env"].pop("AWS_SECRET_ACCESS_KEY")
-    assert _finished(_raw(server, linux)) and canary.exists()
+    assert _finished(_raw(server, header, linux)) and canary.exists()
 
 
 def test_an_oversized_request_is_refused(server: WarmServer, tmp_path: Path) -> None:
     canary = tmp_path / "size-canary"
-    payload = _probe(probe_file=str(canary), padding="x" * (2 << 20))
-    _refused(_raw(server, payload), "larger than 1048576 bytes")
-    _refused(_raw(server, b"{" * (2 << 20)), "larger than")  # no newline at all: still refused at the cap
-    _refused(_raw(server, b"not json\n"), "not JSON")
+    header, body = _probe(probe_file=str(canary), padding="x" * (2 << 20))
+    _refused(_raw(server, header, body), "larger than 1048576 bytes")
+    _refused(_raw(server, header, b"{" * (2 << 20)), "larger than")  # no newline at all: still refused at the cap
+    _refused(_raw(server, header, b"not json\n"), "not JSON")
+    # The header has a cap of its own, and is checked before any fork.
+    _refused(_raw(server, {"cwd": "/" * (16 << 10)}, body), "request header is larger than 8192 bytes")
+    _refused(_raw(server, b"[]\n", body), "header is not a JSON object")
     assert not canary.exists()
-    assert server.alive() and _finished(_raw(server, _probe(probe_value="after")))
+    assert server.alive() and _finished(_raw(server, *_probe(probe_value="after")))
 
 
 def test_the_peer_check_refuses_another_uid(server: WarmServer) -> None:
@@ -204,15 +226,17 @@ def test_a_client_of_another_uid_is_refused(server: WarmServer, tmp_path: Path) 
     client = (
         "import json, socket, sys\n"
         "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile('rb')\n"
+        "s.sendall(sys.argv[2].encode() + b'\\n')\n"
         "first = f.readline(); print(first.decode().strip())\n"
-        "if b'hello' in first: s.sendall(sys.argv[2].encode() + b'\\n'); print(f.read().decode())\n"
+        "if b'hello' in first: s.sendall(sys.argv[3].encode() + b'\\n'); print(f.read().decode())\n"
     )
+    header, body = _probe(probe_file=str(canary))
     folder = server.socket_path.parent
     folder.chmod(0o711)
     server.socket_path.chmod(0o666)
     try:
         out = subprocess.run(
-            ["/usr/bin/python3", "-c", client, str(server.socket_path), json.dumps(_probe(probe_file=str(canary)))],
+            ["/usr/bin/python3", "-c", client, str(server.socket_path), json.dumps(header), json.dumps(body)],
             user=65534,
             group=65534,
             capture_output=True,
@@ -256,7 +280,7 @@ async def test_runs_beyond_the_cap_are_refused_and_the_server_stays_up(server: W
         assert _sleeping(marker) == CAP
         pid = server.pid
         canary = tmp_path / "cap-canary"
-        events = await asyncio.to_thread(_raw, server, _probe(probe_file=str(canary)))
+        events = await asyncio.to_thread(_raw, server, *_probe(probe_file=str(canary)))
         _refused(events, f"busy: {CAP} requests are running")
         assert events[0]["busy"] is True and not canary.exists()
         # The engine waits for a slot instead (within its request's timeout).

@@ -32,7 +32,7 @@ from ..events import collect_event, published_result
 from ..processes import descendants
 from ..request_file import dump_unsafe
 
-__all__ = ["WarmEngine", "WarmServer", "request_payload", "shared_server"]
+__all__ = ["WarmEngine", "WarmServer", "request_header", "request_payload", "shared_server"]
 
 _PRIVATE_EVENTS = {"shieldops_hello", "shieldops_started", "shieldops_finished"}
 _DEFAULT_START_TIMEOUT_S = 60.0
@@ -161,15 +161,21 @@ def shared_server() -> WarmServer:
     return _shared
 
 
-def request_payload(request: RunRequest) -> dict[str, Any]:
-    """The JSON object a request is sent as (see :mod:`.server` for what the server accepts)."""
+def request_header(request: RunRequest) -> dict[str, Any]:
+    """The first line of a request (no secret): what the server derives the run's inventories and names from."""
     return {
-        "operation": request.operation,
-        "playbook": request.playbook,
         "config": os.path.abspath(request.config) if request.config is not None else None,
         "environment": request.environment,
         # Relative paths of the config file are relative to where it was loaded; the server loads it there too.
         "cwd": os.getcwd(),
+    }
+
+
+def request_payload(request: RunRequest) -> dict[str, Any]:
+    """The request line, sent once the server said hello (see :mod:`.server` for what it accepts)."""
+    return {
+        "operation": request.operation,
+        "playbook": request.playbook,
         "request_yaml": dump_unsafe(request.variables),
         "inventories": [str(project_dir() / "inventories" / "localhost" / "hosts.yml"), *request.inventories],
         "check": request.check_mode,
@@ -209,6 +215,7 @@ class WarmEngine:
             raise engine_failure("warm", exc) from None
 
     async def _run(self, request: RunRequest) -> RunResult:
+        header = json.dumps(request_header(request)).encode() + b"\n"
         line = json.dumps(request_payload(request)).encode() + b"\n"
         reader, writer = await self._connect()
         collected: dict[str, Any] = {"stats": None, "failures": [], "rc": None, "pid": None}
@@ -216,7 +223,7 @@ class WarmEngine:
         try:
             async with asyncio.timeout(request.timeout_s):
                 delay = 0.01
-                while (refused := await _exchange(reader, writer, line, request, collected)) is not None:
+                while (refused := await _exchange(reader, writer, header, line, request, collected)) is not None:
                     if not refused.get("busy"):
                         reason = str(refused.get("reason", ""))[:500]
                         raise BackendUnavailable(f"the warm engine's server refused the run: {reason}")
@@ -243,16 +250,20 @@ class WarmEngine:
 async def _exchange(
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
+    header: bytes,
     line: bytes,
     request: RunRequest,
     collected: dict[str, Any],
 ) -> Mapping[str, Any] | None:
     """Send one request and read its events until the run finishes; the server's refusal if it refused.
 
-    The server speaks first (a refusal, or its request's child saying hello), so a request is never written
-    into a connection the server is about to close: a refusal is always read, and "busy" always means nothing ran.
+    After the header the server speaks (a refusal, or its request's child saying hello) before the request is
+    sent, so nothing is written into a connection the server is about to close: a refusal is always read, and
+    "busy" always means nothing ran.
     """
     try:
+        writer.write(header)
+        await writer.drain()
         while True:
             raw = await reader.readline()
             if not raw:

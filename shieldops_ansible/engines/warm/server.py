@@ -2,19 +2,21 @@
 
     python -m shieldops_ansible.engines.warm.server SOCKET_PATH [--max-requests N] [--extra-playbooks DIR]...
 
-Protocol (a Unix socket, mode 0600 in a 0700 directory), JSON lines. The server speaks first: either
+Protocol (a Unix socket, mode 0600 in a 0700 directory), JSON lines. The client sends a header (at most 8 KiB,
+no secret) ``{"config", "environment", "cwd"}`` and waits. The server answers either
 ``{"event": "shieldops_refused", "reason": ..., "busy": bool}`` (then it closes; nothing ran) or, from the child
-forked for the connection, ``{"event": "shieldops_hello"}``. The client then sends one line (at most 1 MiB)
-``{"operation", "playbook", "config", "environment", "cwd", "request_yaml", "inventories", "check", "env"}``; the
-child answers a refusal as above, or ``{"event": "shieldops_started", "pid": N}``, the run's events (the
-``warm_events`` callback, shaped like ansible-runner's), last ``{"event": "shieldops_finished", "rc": N}``.
+forked for the connection, ``{"event": "shieldops_hello"}``. The client then sends the request (at most 1 MiB)
+``{"operation", "playbook", "request_yaml", "inventories", "check", "env"}``; the child answers a refusal as
+above, or ``{"event": "shieldops_started", "pid": N}``, the run's events (the ``warm_events`` callback, shaped
+like ansible-runner's), last ``{"event": "shieldops_finished", "rc": N}``.
 
 What a request may ask for is narrow, because the socket is a way into running Ansible as our user:
 - only a peer of our own uid (``SO_PEERCRED``; the socket's mode already keeps others out);
 - only the six operations' playbooks (the server maps the operation to ``playbooks/<op>.yml`` itself), or one in
   a folder given on this server's command line by whoever started it (tests), never a path a request chose;
-- only the inventories the named environment of the named config file gives (the child loads that file itself)
-  besides the controller's;
+- only the inventories the named environment of the named config file gives besides the controller's: this
+  process loads that file itself (from the client's cwd, as the client did) and keeps the result while the file's
+  stat is unchanged;
 - only environment names that environment's provider declares (``Provider.run_env_names``), proxies and the
   engine's own switches; no ``LD_PRELOAD``, ``PYTHONPATH``, ``ANSIBLE_*`` of a request's choosing;
 - at most ``--max-requests`` runs at once (default 16); more are refused as busy, and the engine waits for a slot.
@@ -23,7 +25,9 @@ Each request runs ``ansible-playbook``'s own CLI class in a child forked from th
 ``context.CLIARGS``, loaders, inventory and variables, and whatever a run leaves behind dies with its child. The
 server itself never parses CLI arguments, runs a play or starts a thread (forking with threads is unsafe).
 A request (``env``, credentials included) is read, checked and used only in its child: it never lives in this
-long-lived process's memory. Loading the config file there costs ~1 ms (measured with four environments).
+long-lived process's memory. Only the header is read here (loading a config file in a freshly forked child took
+~7 ms, measured; a cached scope costs one stat()). A local client of our own uid that connects and sends no header
+holds the accept loop for at most 2 s.
 """
 
 from __future__ import annotations
@@ -50,11 +54,25 @@ from typing import Any, TypeGuard
 
 from ...paths import playbook_path, project_dir
 
-__all__ = ["MAX_REQUEST_BYTES", "OPERATIONS", "Refused", "ServerOptions", "check_request", "main", "peer_allowed"]
+__all__ = [
+    "MAX_HEADER_BYTES",
+    "MAX_REQUEST_BYTES",
+    "OPERATIONS",
+    "Refused",
+    "Scope",
+    "ScopeCache",
+    "ServerOptions",
+    "check_request",
+    "main",
+    "peer_allowed",
+]
 
 _CALLBACK = "shieldops.connectors.warm_events"
 OPERATIONS = frozenset({"get_health", "list_resources", "execute_action", "get_events", "create_snapshot", "rollback"})
 MAX_REQUEST_BYTES = 1 << 20
+MAX_HEADER_BYTES = 8 << 10
+# The accept loop reads each connection's header itself: a client has this long to send it.
+_HEADER_TIMEOUT_S = 2.0
 # A client that connects and sends nothing must not hold one of the slots for ever.
 _REQUEST_READ_TIMEOUT_S = 30.0
 
@@ -244,19 +262,24 @@ def _send(conn: socket.socket, event: dict[str, Any]) -> None:
     conn.sendall(json.dumps(event, default=str).encode() + b"\n")
 
 
-def _read_request(conn: socket.socket) -> bytes:
-    """One request line, at most MAX_REQUEST_BYTES; refused as soon as it grows beyond."""
+def _read_line(conn: socket.socket, limit: int, what: str) -> Any:
+    """One JSON line of at most ``limit`` bytes, decoded; refused as soon as it grows beyond. (A client sends
+    nothing after a line before the server's next answer, so nothing past the newline is taken from anyone.)"""
     buffer = bytearray()
     while True:
         chunk = conn.recv(65536)
         if not chunk:
-            raise Refused("the client closed the connection before sending a whole request")
+            raise Refused(f"the client closed the connection before sending a whole {what}")
         end = chunk.find(b"\n")
         buffer += chunk if end < 0 else chunk[:end]
-        if len(buffer) > MAX_REQUEST_BYTES:
-            raise Refused(f"the request is larger than {MAX_REQUEST_BYTES} bytes")
+        if len(buffer) > limit:
+            raise Refused(f"the {what} is larger than {limit} bytes")
         if end >= 0:
-            return bytes(buffer)
+            break
+    try:
+        return json.loads(buffer)
+    except ValueError:
+        raise Refused(f"the {what} is not JSON") from None
 
 
 def peer_allowed(conn: socket.socket, owner_uid: int) -> bool:
@@ -273,8 +296,58 @@ def _plain_strings(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and "\0" not in value
 
 
-def check_request(request: Any, options: ServerOptions) -> _Run:
-    """What the request may run, derived by the server; Refused if it asks for anything else."""
+@dataclass(frozen=True)
+class Scope:
+    """What runs for one environment may have: derived by the server from the config file, never from a request."""
+
+    inventories: tuple[str, ...]
+    env_names: frozenset[str]
+
+
+class ScopeCache:
+    """Scopes by (config file, environment, client's cwd), each kept while the file's stat is unchanged: a request
+    costs one stat() instead of a load_config (~7 ms in a freshly forked child, measured)."""
+
+    def __init__(self, limit: int = 64) -> None:
+        self._limit = limit
+        self._entries: dict[tuple[str, str, str], tuple[tuple[int, int, int, int], Scope]] = {}
+        # A run for no environment (a test's or a tool's playbook): the controller's inventory only, and whatever
+        # names some provider's runs may receive.
+        self._no_environment = Scope((_controller_inventory(),), _REQUEST_ENV_NAMES | _any_provider_names())
+
+    def scope(self, header: Any) -> Scope:
+        """The scope a request header asks for; Refused if it names none the server can derive."""
+        if not isinstance(header, dict):
+            raise Refused("the request header is not a JSON object")
+        config, environment, cwd = header.get("config"), header.get("environment"), header.get("cwd")
+        if config is None and environment is None:
+            return self._no_environment
+        if not (_plain_strings(config) and _plain_strings(environment) and os.path.isabs(config)):
+            raise Refused("config (an absolute path) and environment go together")
+        where = cwd if _plain_strings(cwd) and os.path.isabs(cwd) else "/"
+        try:
+            info = os.stat(config)
+        except OSError:
+            raise Refused("the config file or its environment cannot be loaded") from None
+        signature = (info.st_mtime_ns, info.st_size, info.st_ino, info.st_dev)
+        key = (config, environment, where)
+        cached = self._entries.get(key)
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        inventories, provider_names = _environment(config, environment, where)
+        scope = Scope((_controller_inventory(), *inventories), _REQUEST_ENV_NAMES | provider_names)
+        if len(self._entries) >= self._limit:
+            self._entries.clear()
+        self._entries[key] = (signature, scope)
+        return scope
+
+
+def _controller_inventory() -> str:
+    return str(project_dir() / "inventories" / "localhost" / "hosts.yml")
+
+
+def check_request(request: Any, options: ServerOptions, scope: Scope) -> _Run:
+    """What the request may run within ``scope``; Refused if it asks for anything else."""
     if not isinstance(request, dict):
         raise Refused("the request is not a JSON object")
     operation, playbook = request.get("operation"), request.get("playbook")
@@ -292,24 +365,12 @@ def check_request(request: Any, options: ServerOptions) -> _Run:
         ):
             raise Refused("the playbook is neither an operation's nor in a folder this server was started with")
         playbook_file = str(resolved)
-    config, environment = request.get("config"), request.get("environment")
-    expected = [str(project_dir() / "inventories" / "localhost" / "hosts.yml")]
-    allowed = _REQUEST_ENV_NAMES
-    if config is not None or environment is not None:
-        if not (_plain_strings(config) and _plain_strings(environment) and os.path.isabs(config)):
-            raise Refused("config (an absolute path) and environment go together")
-        settings, provider_names = _environment(config, environment, request.get("cwd"))
-        expected += settings
-        allowed = allowed | provider_names
-    else:
-        # A run for no environment (a test's or a tool's playbook): whatever some provider may receive.
-        allowed = allowed | _any_provider_names()
-    if request.get("inventories") != expected:
+    if request.get("inventories") != list(scope.inventories):
         raise Refused("the inventories are not those the environment names")
     env = request.get("env")
     if not isinstance(env, dict) or not all(_plain_strings(k) and _plain_strings(v) for k, v in env.items()):
         raise Refused("env must map names to strings")
-    unknown = sorted(name for name in env if name not in allowed)
+    unknown = sorted(name for name in env if name not in scope.env_names)
     if unknown:
         from ...errors import quote_untrusted
 
@@ -317,18 +378,17 @@ def check_request(request: Any, options: ServerOptions) -> _Run:
         raise Refused(f"environment variables this run may not have: {shown}")
     if not isinstance(request.get("request_yaml"), str) or not isinstance(request.get("check"), bool):
         raise Refused("request_yaml must be a string and check a boolean")
-    return _Run(playbook_file, expected, dict(env), request["request_yaml"], request["check"])
+    return _Run(playbook_file, list(scope.inventories), dict(env), request["request_yaml"], request["check"])
 
 
-def _environment(config: str, environment: str, cwd: Any) -> tuple[list[str], frozenset[str]]:
+def _environment(config: str, environment: str, cwd: str) -> tuple[list[str], frozenset[str]]:
     """The inventories and environment names of ``environment`` in the config file ``config``."""
     from ...config import load_config
 
     here = os.getcwd()
     try:
         # Relative paths inside the file are relative to where the client loaded it.
-        if _plain_strings(cwd) and os.path.isabs(cwd):
-            os.chdir(cwd)
+        os.chdir(cwd)
         loaded = load_config(config).environment(environment)
     except Exception:  # a missing, unreadable or invalid file or environment: nothing to run for
         raise Refused("the config file or its environment cannot be loaded") from None
@@ -369,7 +429,7 @@ def _refuse(conn: socket.socket, refusal: Refused, *, linger_s: float) -> None:
                 pass
 
 
-def _serve_request(conn: socket.socket, options: ServerOptions) -> None:
+def _serve_request(conn: socket.socket, options: ServerOptions, scope: Scope) -> None:
     """In the forked child: check the request, run one playbook, stream its events, exit."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     # This request, and every process it forks (task workers, in-worker modules), dies with its parent: when the
@@ -380,14 +440,10 @@ def _serve_request(conn: socket.socket, options: ServerOptions) -> None:
         conn.settimeout(_REQUEST_READ_TIMEOUT_S)
         _send(conn, {"event": "shieldops_hello"})
         try:
-            raw = _read_request(conn)
+            decoded = _read_line(conn, MAX_REQUEST_BYTES, "request")
         except TimeoutError:
             raise Refused("no whole request within the time allowed") from None
-        try:
-            decoded = json.loads(raw)
-        except ValueError:
-            raise Refused("the request is not JSON") from None
-        run = check_request(decoded, options)
+        run = check_request(decoded, options, scope)
     except Refused as refusal:
         _refuse(conn, refusal, linger_s=5.0)
         return
@@ -478,6 +534,7 @@ def main() -> None:
     os.dup2(devnull, 1)
     os.close(devnull)
     children: set[int] = set()
+    scopes = ScopeCache()
     while True:
         try:
             conn, _ = server.accept()
@@ -485,14 +542,24 @@ def main() -> None:
             _reap(children)
             continue
         _reap(children)
-        # Checked before a fork: refusing costs this process microseconds and never a child. The client has sent
-        # nothing yet (it waits for the child's hello), so the refusal never waits on it.
-        if not peer_allowed(conn, owner):
-            _refuse(conn, Refused("this server serves only its owner's processes"), linger_s=0)
-            conn.close()
-            continue
-        if len(children) >= options.max_requests:
-            _refuse(conn, Refused(f"busy: {options.max_requests} requests are running", busy=True), linger_s=0)
+        # Checked before a fork: refusing costs this process microseconds and never a child. The header (config
+        # file, environment, cwd: no secret) is read here, so that its scope is cached across requests; the
+        # request itself, credentials included, only ever reaches the child. Once the header is read the client
+        # sends nothing more until it is answered, so a refusal never finds unread data (which would reset the
+        # connection before the client reads why).
+        try:
+            conn.settimeout(_HEADER_TIMEOUT_S)
+            try:
+                header = _read_line(conn, MAX_HEADER_BYTES, "request header")
+            except OSError:  # a timeout included
+                raise Refused("no request header within the time allowed") from None
+            if not peer_allowed(conn, owner):
+                raise Refused("this server serves only its owner's processes")
+            if len(children) >= options.max_requests:
+                raise Refused(f"busy: {options.max_requests} requests are running", busy=True)
+            scope = scopes.scope(header)
+        except Refused as refusal:
+            _refuse(conn, refusal, linger_s=0)
             conn.close()
             continue
         pid = os.fork()
@@ -500,7 +567,7 @@ def main() -> None:
             code = 0
             try:
                 server.close()
-                _serve_request(conn, options)
+                _serve_request(conn, options, scope)
             except BaseException:  # a child must never return into the accept loop
                 code = 1
             finally:
