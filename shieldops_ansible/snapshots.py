@@ -25,7 +25,7 @@ from .errors import SnapshotNotFound, quote_untrusted
 from .models import Snapshot
 from .paths import project_dir
 
-__all__ = ["SNAPSHOT_ID", "SnapshotStore", "default_key_file", "signing"]
+__all__ = ["SnapshotStore", "default_key_file", "signing"]
 
 _SIGNING_FILE = "collections/ansible_collections/shieldops/connectors/plugins/plugin_utils/snapshot_signing.py"
 
@@ -50,9 +50,6 @@ def default_key_file() -> Path:
     return Path(signing().default_key_file())
 
 
-SNAPSHOT_ID = signing().SNAPSHOT_ID
-
-
 class SnapshotStore:
     def __init__(self, state_dir: Path, key_file: Path | None = None) -> None:
         self.state_dir = state_dir
@@ -60,7 +57,8 @@ class SnapshotStore:
         self.key_file = key_file if key_file is not None else default_key_file()
 
     def path(self, snapshot_id: str) -> Path:
-        if not isinstance(snapshot_id, str) or not SNAPSHOT_ID.match(snapshot_id):
+        # Looked up at use, not at import: importing the package must not depend on the project folder.
+        if not isinstance(snapshot_id, str) or not signing().SNAPSHOT_ID.match(snapshot_id):
             raise SnapshotNotFound(f"not a snapshot id: {quote_untrusted(snapshot_id)}")
         return self.directory / f"{snapshot_id}.json"
 
