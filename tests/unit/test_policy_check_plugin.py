@@ -2,36 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible.parsing.dataloader import DataLoader
-from ansible.playbook.play_context import PlayContext
-from ansible.playbook.task import Task
-from ansible.plugins.loader import connection_loader, init_plugin_loader
-from ansible.template import Templar
 
-from shieldops_ansible.paths import project_dir
+from tests.action_plugins import run_action_plugin
 
 
 def _run(args: dict[str, Any]) -> dict[str, Any]:
-    init_plugin_loader()
-    path = project_dir() / "collections/ansible_collections/shieldops/connectors/plugins/action/policy_check.py"
-    spec = importlib.util.spec_from_file_location("shieldops_policy_check", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    # A task of a module every collection path resolves; the plugin reads only its arguments.
-    task = Task.load({"ansible.builtin.debug": {}})
-    task.args = args
-    loader = DataLoader()
-    connection = connection_loader.get("ansible.builtin.local", PlayContext())
-    plugin = module.ActionModule(task, connection, PlayContext(), loader, Templar(loader=loader), None)
-    result: dict[str, Any] = plugin.run(task_vars={})
-    return result
+    return run_action_plugin("policy_check", args)
 
 
 def test_without_the_package_or_a_config_the_count_is_answered_as_unknown(

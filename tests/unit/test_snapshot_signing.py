@@ -4,7 +4,6 @@ the playbooks' action plugins share), the facade's store and the two action plug
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import multiprocessing
 import os
@@ -14,17 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible.parsing.dataloader import DataLoader
-from ansible.playbook.play_context import PlayContext
-from ansible.playbook.task import Task
-from ansible.plugins.loader import connection_loader, init_plugin_loader
-from ansible.template import Templar
 
 from shieldops_ansible import SnapshotNotFound
 from shieldops_ansible.config import load_config
 from shieldops_ansible.errors import ConfigError
-from shieldops_ansible.paths import project_dir
 from shieldops_ansible.snapshots import SnapshotStore, default_key_file, signing
+from tests.action_plugins import run_action_plugin
 
 DOCUMENT: dict[str, Any] = {
     "id": "snap-0123456789abcdef",
@@ -187,25 +181,9 @@ def _action(name: str, args: dict[str, Any]) -> dict[str, Any]:
     sys.path (set aside meanwhile)."""
     plain = {k: sys.modules.pop(k) for k in list(sys.modules) if k.partition(".")[0] == "ansible_collections"}
     try:
-        return _run_action(name, args)
+        return run_action_plugin(name, args)
     finally:
         sys.modules.update(plain)
-
-
-def _run_action(name: str, args: dict[str, Any]) -> dict[str, Any]:
-    init_plugin_loader()
-    path = project_dir() / f"collections/ansible_collections/shieldops/connectors/plugins/action/{name}.py"
-    spec = importlib.util.spec_from_file_location(f"shieldops_{name}", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    task = Task.load({"ansible.builtin.debug": {}})
-    task.args = args
-    loader = DataLoader()
-    connection = connection_loader.get("ansible.builtin.local", PlayContext())
-    plugin = module.ActionModule(task, connection, PlayContext(), loader, Templar(loader=loader), None)
-    result: dict[str, Any] = plugin.run(task_vars={})
-    return result
 
 
 def test_the_playbooks_actions_sign_on_store_and_check_on_load(key_file: Path, state_dir: Path) -> None:
