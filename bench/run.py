@@ -328,6 +328,16 @@ def versions() -> dict[str, str]:
     return out
 
 
+def _carried(phase: dict[str, Any]) -> str:
+    return f" (not rerun in this run: measured {phase['carried_from']})" if phase.get("carried_from") else ""
+
+
+def _carry_over(report: dict[str, Any], previous: dict[str, Any], phase: str) -> None:
+    """A phase skipped in this run keeps its last figures, marked with when they were measured."""
+    if phase in previous:
+        report[phase] = {"carried_from": previous.get("measured_at"), **previous[phase]}
+
+
 def write_results(report: dict[str, Any]) -> None:
     (HERE / "results.json").write_text(json.dumps(report, indent=2) + "\n")
     lines = [
@@ -373,14 +383,16 @@ def write_results(report: dict[str, Any]) -> None:
                 f"{m['calls']}: server {m['server_rss_mib']} MiB / client {m['client_rss_mib']} MiB"
                 for m in rss["marks"]
             )
-            + ".",
+            + "."
+            + _carried(rss),
             "",
         ]
     if big := report.get("big_listing"):
         lines += [
             f"list_resources over {big['instances']} EC2 instances: {big['ms']:.0f} ms, peak RSS of the warm "
             f"server's process tree {big['peak_tree_rss_mib']} MiB (seeding them took {big['seed_s']:.0f} s; the "
-            f"floor, every page of DescribeInstances read by a warm boto3 client, {big.get('floor_ms', 0):.0f} ms).",
+            f"floor, every page of DescribeInstances read by a warm boto3 client, {big.get('floor_ms', 0):.0f} ms)."
+            + _carried(big),
             "",
         ]
     analysis = HERE / "analysis.md"  # written by hand: where the time goes and what was tried
@@ -394,9 +406,11 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--runner-rounds", type=int, default=3)
     parser.add_argument("--throughput-requests", type=int, default=16)
-    parser.add_argument("--instances", type=int, default=10_000)
-    parser.add_argument("--rss-calls", type=int, default=10_000)
+    parser.add_argument("--instances", type=int, default=10_000, help="0: skip (the last figures are kept)")
+    parser.add_argument("--rss-calls", type=int, default=10_000, help="0: skip (the last figures are kept)")
     args = parser.parse_args()
+    results = HERE / "results.json"
+    previous: dict[str, Any] = json.loads(results.read_text()) if results.exists() else {}
     directory = Path(tempfile.mkdtemp(prefix="shieldops-bench-sandbox-"))
     config = manager.up(directory)
     server = WarmServer()
@@ -474,10 +488,18 @@ async def main() -> None:
             )
             report["throughput"] = tput
             write_results(report)
-            rss = await rss_over_calls(kube, server, args.rss_calls)
-            print(f"rss: {rss}", flush=True)
-            report["rss"] = rss
+            if args.rss_calls > 0:
+                rss = await rss_over_calls(kube, server, args.rss_calls)
+                print(f"rss: {rss}", flush=True)
+                report["rss"] = rss
+            else:
+                _carry_over(report, previous, "rss")
             write_results(report)
+        if args.instances <= 0:
+            _carry_over(report, previous, "big_listing")
+            write_results(report)
+            print(f"written to {HERE / 'RESULTS.md'} and results.json")
+            return
         seed_s = await asyncio.to_thread(seed_instances, config, creds["aws"], args.instances)
         async with connect("aws", config=config, engine=WarmEngine(server)) as aws:
             big = await big_listing(aws, server)
