@@ -99,7 +99,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     for name, raw in top.environments.items():
         where = f"{config_path}: environments.{name}"
         provider_name = raw.get("provider")
-        if provider_name not in PROVIDER_TYPES:
+        if not isinstance(provider_name, str) or provider_name not in PROVIDER_TYPES:
             known = " | ".join(sorted(PROVIDER_TYPES))
             raise ConfigError(f"{where}.provider: {provider_name!r} is not one of {known}")
         provider = _provider(provider_name)

@@ -1,16 +1,9 @@
-"""The provider registry: one entry per role folder under ``roles/``."""
+"""Providers: one module each in this package (or another distribution's, through an entry point), found by
+:mod:`.registry`; shared code reads ``PROVIDER_TYPES`` and names none of them."""
 
 from __future__ import annotations
 
-from .aws import AwsProvider
 from .base import Capabilities, EnvironmentSettings, Provider
-from .kubernetes import KubernetesProvider
-from .linux import LinuxProvider
+from .registry import PROVIDER_TYPES, register
 
-__all__ = ["PROVIDER_TYPES", "Capabilities", "EnvironmentSettings", "Provider"]
-
-PROVIDER_TYPES: dict[str, type[Provider]] = {
-    AwsProvider.name: AwsProvider,
-    LinuxProvider.name: LinuxProvider,
-    KubernetesProvider.name: KubernetesProvider,
-}
+__all__ = ["PROVIDER_TYPES", "Capabilities", "EnvironmentSettings", "Provider", "register"]
