@@ -30,5 +30,11 @@ def ansible_cfg() -> Path:
 
 
 def default_state_dir() -> Path:
+    """Where snapshots live when the config file names no state_dir. The roles' default
+    (roles/operation/defaults/main.yml) follows the same order, so a direct playbook run finds what the facade
+    wrote."""
+    explicit = os.environ.get("SHIELDOPS_STATE_DIR")
+    if explicit:
+        return Path(explicit)
     base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
     return Path(base) / "shieldops"
