@@ -97,6 +97,32 @@ class AwsProvider(Provider):
         | _ALWAYS_FROM_OURS
     )
 
+    worker_modules = frozenset(
+        {
+            "amazon.aws.ec2_instance",
+            "amazon.aws.ec2_instance_info",
+            "amazon.aws.ec2_snapshot",
+            "amazon.aws.ec2_vol",
+            "amazon.aws.lambda_alias",
+            "amazon.aws.lambda_info",
+            "community.aws.ecs_service",
+            "community.aws.ecs_service_info",
+            "shieldops.connectors.aws_cloudwatch_metric_statistics_info",
+            "shieldops.connectors.aws_ec2_instance_status_info",
+            "shieldops.connectors.aws_ecs_inventory_info",
+            "shieldops.connectors.aws_event_history_info",
+            "shieldops.connectors.aws_lambda_version",
+        }
+    )
+    warm_imports = ("boto3", "botocore.session", "botocore.client")
+    warm_plugins = {"inventory": ("amazon.aws.aws_ec2",)}
+
+    @classmethod
+    def warm_up(cls) -> None:
+        from . import aws_warm
+
+        aws_warm.warm_up()
+
     def __init__(self) -> None:
         self._cache: dict[AwsSettings, _Cached] = {}
         self._lock = asyncio.Lock()

@@ -166,6 +166,17 @@ class Provider:
     # Every environment variable name ``credentials_env`` may return: a run of this provider receives nothing else
     # from its request (the warm server refuses any other name, see engines/warm/server.py).
     run_env_names: ClassVar[frozenset[str]] = frozenset()
+    # Warm-engine hints (engines/warm): what its long-lived server loads once, before any request, for this
+    # provider's runs. Modules that are pure API clients and safe to run inside the forked task worker (a test
+    # compares their results with a normal module process, each of them):
+    worker_modules: ClassVar[frozenset[str]] = frozenset()
+    # SDK modules to import in the server, and Ansible plugins to load there by loader ("action", "inventory").
+    warm_imports: ClassVar[tuple[str, ...]] = ()
+    warm_plugins: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+
+    @classmethod
+    def warm_up(cls) -> None:
+        """Provider-specific work done once in the warm server after ``warm_imports`` (e.g. parse SDK models)."""
 
     @functools.cached_property
     def capabilities(self) -> Capabilities:

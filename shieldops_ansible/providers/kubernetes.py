@@ -66,6 +66,11 @@ class KubernetesProvider(Provider):
             "K8S_AUTH_API_KEY",
         }
     )
+    worker_modules = frozenset(
+        {"kubernetes.core.k8s", "kubernetes.core.k8s_drain", "kubernetes.core.k8s_info", "kubernetes.core.k8s_scale"}
+    )
+    warm_imports = ("kubernetes.client", "kubernetes.dynamic", "kubernetes.config", "jsonpatch")
+    warm_plugins = {"action": ("kubernetes.core.k8s", "kubernetes.core.k8s_info")}
 
     async def credentials_env(self, settings: EnvironmentSettings) -> dict[str, str]:
         assert isinstance(settings, KubernetesSettings)

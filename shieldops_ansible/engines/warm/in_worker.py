@@ -26,33 +26,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ...providers import PROVIDER_TYPES
+
 __all__ = ["ALLOWED_MODULES", "in_worker_enabled", "install"]
 
-ALLOWED_MODULES = frozenset(
-    {
-        "amazon.aws.ec2_instance",
-        "amazon.aws.ec2_instance_info",
-        "amazon.aws.ec2_snapshot",
-        "amazon.aws.ec2_vol",
-        "amazon.aws.lambda_alias",
-        "amazon.aws.lambda_info",
-        "community.aws.ecs_service",
-        "community.aws.ecs_service_info",
-        "kubernetes.core.k8s",
-        "kubernetes.core.k8s_drain",
-        "kubernetes.core.k8s_info",
-        "kubernetes.core.k8s_scale",
-        "shieldops.connectors.aws_cloudwatch_metric_statistics_info",
-        "shieldops.connectors.aws_ec2_instance_status_info",
-        "shieldops.connectors.aws_ecs_inventory_info",
-        "shieldops.connectors.aws_event_history_info",
-        "shieldops.connectors.aws_lambda_version",
-        # The snapshot store on the controller (run by the copy/file/stat action plugins).
-        "ansible.builtin.copy",
-        "ansible.builtin.file",
-        "ansible.builtin.stat",
-    }
-)
+# The modules each provider declares safe here (Provider.worker_modules), and the controller-side file modules
+# our own action plugins call.
+_CONTROLLER_FILE_MODULES = frozenset({"ansible.builtin.copy", "ansible.builtin.file", "ansible.builtin.stat"})
+ALLOWED_MODULES = _CONTROLLER_FILE_MODULES.union(*(p.worker_modules for p in PROVIDER_TYPES.values()))
 _DISABLE_ENV = "SHIELDOPS_WARM_IN_WORKER"  # "0" turns the hook off (the parity tests compare both ways)
 
 

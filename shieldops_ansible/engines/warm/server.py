@@ -153,8 +153,7 @@ def _warm_ansible() -> None:
         "ansible.builtin.command",
         "ansible.builtin.normal",
         "ansible.builtin.validate_argument_spec",
-        "kubernetes.core.k8s",
-        "kubernetes.core.k8s_info",
+        *_provider_plugins("action"),
     ):
         with contextlib.suppress(Exception):
             plugin_loader.action_loader.get(name, class_only=True)
@@ -163,7 +162,10 @@ def _warm_ansible() -> None:
         (plugin_loader.shell_loader, ("ansible.builtin.sh",)),
         (plugin_loader.strategy_loader, ("ansible.builtin.linear",)),
         (plugin_loader.callback_loader, (_CALLBACK,)),
-        (plugin_loader.inventory_loader, ("ansible.builtin.yaml", "ansible.builtin.ini", "amazon.aws.aws_ec2")),
+        (
+            plugin_loader.inventory_loader,
+            ("ansible.builtin.yaml", "ansible.builtin.ini", *_provider_plugins("inventory")),
+        ),
     ):
         for name in names:
             with contextlib.suppress(Exception):
@@ -204,6 +206,13 @@ def _warm_ansible() -> None:
     in_worker.install()
     inline_tasks.install()
     local_tmp.install()
+
+
+def _provider_plugins(kind: str) -> tuple[str, ...]:
+    """The plugins of ``kind`` the providers ask the server to load once (Provider.warm_plugins)."""
+    from ...providers import PROVIDER_TYPES
+
+    return tuple(name for p in PROVIDER_TYPES.values() for name in p.warm_plugins.get(kind, ()))
 
 
 def _share_parsed_yaml() -> dict[str, Any]:
