@@ -1,65 +1,39 @@
 """The facade: six async operations that validate untrusted input, run one playbook each and return models.
 
 Nothing here branches on the provider: the provider's vocabulary comes from its role (``Capabilities``), its
-credentials from its ``Provider`` object, and everything else from the playbooks.
+credentials from its ``Provider`` object, and everything else from the playbooks. The other concerns live beside
+it: an action's transaction in ``transaction.py``, the audit record in ``audit.py``, and how a run's answer
+becomes a model or an error in ``results.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import contextvars
-import inspect
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from . import audit
 from .config import Config, Environment, load_config
 from .engines.base import Engine, EventCallback, RunRequest, RunResult
 from .engines.runner import RunnerEngine
 from .engines.warm import WarmEngine
-from .errors import (
-    BackendUnavailable,
-    InvalidRequest,
-    PolicyDenied,
-    ShieldOpsError,
-    error_for_kind,
-    quote_untrusted,
-)
+from .errors import InvalidRequest, quote_untrusted
 from .models import Action, ActionResult, Event, HealthStatus, Resource, RollbackResult, Snapshot, TimeRange
-from .policy import decide
-from .rate_limit import RateLimiter
+from .results import as_list, as_model, outcome_of, rollback_result, value_of
 from .snapshots import SnapshotStore
-from .validation import check_json_data, check_mapping, check_name, check_text, clean_output, field_of
+from .transaction import Approver, Transaction
+from .validation import check_json_data, check_mapping, check_name, check_text, field_of
 
 __all__ = ["Approver", "InfraConnector", "connect"]
 
-Approver = Callable[[Action], Awaitable[bool] | bool]
 _STATES = {"running", "stopped", "pending", "failed", "unknown"}
-# Failures the provider reports about the request itself are raised even from execute_action; any other failure
-# of an action that ran is returned as ActionResult(success=False).
-_RAISED_FROM_ACTIONS = {
-    "policy_denied",
-    "invalid_request",
-    "not_found",
-    "permission_denied",
-    "authentication",
-    "not_supported",
-    "snapshot_not_found",
-    "backend_unavailable",
-}
-_MAX_REQUEST_IDS = 100
-# The audit record of the operation in progress in this task (operations on one connector may run concurrently).
-_CURRENT_RECORD: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
-    "shieldops_audit_record", default=None
-)
 
 
 def connect(
@@ -131,14 +105,23 @@ class InfraConnector:
             self._caps.native_types_for(resource_type)
             clean = self._check_filters(filters)
             value = await self._run("list_resources", {"resource_type": resource_type, "filters": clean})
-            return [_model(Resource, item) for item in _as_list(value)]
+            return [as_model(Resource, item) for item in as_list(value)]
 
     async def execute_action(self, action: Action) -> ActionResult:
         action = _coerce_action(action)
         async with self._audit("execute_action", action.resource_id, action.model_dump(mode="json")) as record:
-            result = await self._transaction(action, record)
-            record["outcome"] = result.status if result.success else "failed"
-            record["snapshot_id"] = result.snapshot_id
+            transaction = Transaction(
+                environment=self.environment,
+                state_dir=self.config.state_dir,
+                snapshots=self._snapshots,
+                approver=self.approver,
+                health=self._get_health,
+                restore=self._rollback,
+                execute=self._execute,
+            )
+            result = await transaction.run(action, record)
+            record.outcome = result.status if result.success else "failed"
+            record.snapshot_id = result.snapshot_id
             return result
 
     async def get_events(self, resource_id: str, time_range: TimeRange) -> list[Event]:
@@ -160,19 +143,19 @@ class InfraConnector:
                     "end": window_checked.end.isoformat(),
                 },
             )
-            return [_model(Event, item) for item in _as_list(value)]
+            return [as_model(Event, item) for item in as_list(value)]
 
     async def create_snapshot(self, resource_id: str) -> Snapshot:
         async with self._audit("create_snapshot", resource_id, {"resource_id": resource_id}) as record:
             snapshot = await self._create_snapshot(resource_id)
-            record["snapshot_id"] = snapshot.id
+            record.snapshot_id = snapshot.id
             return snapshot
 
     async def rollback(self, snapshot_id: str) -> RollbackResult:
         async with self._audit("rollback", None, {"snapshot_id": snapshot_id}) as record:
-            record["snapshot_id"] = snapshot_id
+            record.snapshot_id = snapshot_id
             result = await self._rollback(snapshot_id, record)
-            record["outcome"] = "succeeded" if result.success else "failed"
+            record.outcome = "succeeded" if result.success else "failed"
             return result
 
     def snapshots(self) -> list[Snapshot]:
@@ -184,233 +167,38 @@ class InfraConnector:
     async def _get_health(self, resource_id: str) -> HealthStatus:
         self._caps.native_type_of(resource_id)
         value = await self._run("get_health", {"resource_id": resource_id})
-        return _model(HealthStatus, value)
+        return as_model(HealthStatus, value)
 
     async def _create_snapshot(self, resource_id: str) -> Snapshot:
         self._caps.native_type_of(resource_id)
         snapshot_id = f"snap-{uuid.uuid4().hex[:20]}"
         value = await self._run("create_snapshot", {"resource_id": resource_id, "snapshot_id": snapshot_id})
-        return _model(Snapshot, value)
+        return as_model(Snapshot, value)
 
-    async def _rollback(self, snapshot_id: str, record: dict[str, Any] | None = None) -> RollbackResult:
-        snapshot = self._snapshots.load(snapshot_id)
+    async def _rollback(self, snapshot_id: str, record: audit.AuditRecord | None = None) -> RollbackResult:
+        # Reading and verifying the signed document is file work: in a worker thread, off the event loop.
+        snapshot = await asyncio.to_thread(self._snapshots.load, snapshot_id)
         if record is not None:
-            record["resource_id"] = snapshot.resource_id
+            record.resource_id = snapshot.resource_id
         if snapshot.environment != self.name or snapshot.provider != self.provider:
             raise InvalidRequest(
                 f"snapshot {snapshot.id} belongs to environment {snapshot.environment!r}, not {self.name!r}"
             )
-        value = dict(await self._run("rollback", {"snapshot_id": snapshot.id}))
-        value.setdefault("finished_at", datetime.now(UTC).isoformat())
-        value["snapshot_id"] = snapshot.id
-        value["message"] = clean_output(value.get("message", ""))
-        return _model(RollbackResult, value)
+        return rollback_result(await self._run("rollback", {"snapshot_id": snapshot.id}), snapshot.id)
 
-    async def _transaction(self, action: Action, record: dict[str, Any]) -> ActionResult:
-        """Policy -> approval -> rate limit -> snapshot -> act -> verify -> automatic rollback when it got worse.
-        Every step, its time and its outcome land in ``details["transaction"]``; the snapshot survives any
-        failure."""
-        native = self._caps.native_type_of(action.resource_id)
-        spec = self._caps.action(native, action.type)
-        params = spec.check_parameters(check_mapping(action.parameters, "action.parameters"))
-        if action.reason is not None:
-            check_text(action.reason, "action.reason", kind="reason", multiline=True)
-        policy = self.environment.settings.policy
-        decision = decide(policy, action.type, params, dry_run=action.dry_run)
-        record["policy"] = decision.as_dict()
-        if not decision.allowed:
-            raise PolicyDenied(f"policy rule {decision.rule}: {decision.reason}")
-        if decision.needs_approval:
-            await self._approve(action, record)
-        if policy.rate_limit is not None and not action.dry_run:
-            granted, recent = RateLimiter(self.config.state_dir).reserve(
-                self.name,
-                action.resource_id,
-                max_actions=policy.rate_limit.max_actions,
-                per_seconds=policy.rate_limit.per_seconds,
-            )
-            if not granted:
-                refused = decide(policy, action.type, params, dry_run=False, recent_actions=recent)
-                record["policy"] = refused.as_dict()
-                raise PolicyDenied(f"policy rule {refused.rule}: {refused.reason}")
-        action_id = f"act-{uuid.uuid4().hex[:16]}"
-        started = datetime.now(UTC)
-        steps: list[dict[str, Any]] = []
-        live = not action.dry_run
-        before: HealthStatus | None = None
-        if policy.verify_and_rollback and live:
-            before = await _step(steps, "health_before", self._get_health(action.resource_id), optional=True)
-        request: dict[str, Any] = {
-            "action": {
-                "type": action.type,
-                "resource_id": action.resource_id,
-                "parameters": params,
-                "dry_run": action.dry_run,
-                "reason": action.reason or "",
-            },
-            "action_id": action_id,
-        }
-        snapshot_id: str | None = None
-        if spec.destructive and live and policy.require_snapshot:
-            # The playbook snapshots first, in the action's own run and before any write; a failed snapshot
-            # fails the run before the action (nothing changes without a way back).
-            snapshot_id = request["snapshot_id"] = f"snap-{uuid.uuid4().hex[:20]}"
-        extra: dict[str, Any] = {}
-        if decision.needs_approval:
-            extra["shieldops_approved_by"] = "the approver given to connect()"
-        if policy.rate_limit is not None and live:
-            extra["shieldops_rate_limit_reserved"] = True  # counted above; the playbook must not count it twice
-        result = await self._snapshot_and_act(steps, request, snapshot_id, check_mode=action.dry_run, extra=extra)
-        if snapshot_id is not None and not self._snapshots.exists(snapshot_id):
-            snapshot_id = None
-        if not result.get("ok"):
-            error = result.get("error") or {}
-            kind, message = str(error.get("kind", "failed")), clean_output(error.get("message", ""))
-            steps[-1]["outcome"] = f"failed: {kind}"
-            if kind in _RAISED_FROM_ACTIONS or steps[-1]["step"] == "snapshot":
-                raise error_for_kind(kind, message)
-            return ActionResult(
-                action_id=action_id,
-                success=False,
-                changed=False,
-                status="failed",
-                message=message,
-                snapshot_id=snapshot_id,
-                started_at=started,
-                finished_at=datetime.now(UTC),
-                details={"error_kind": kind, "transaction": steps},
-            )
-        value = dict(result.get("value") or {})
-        details = dict(value.get("details") or {})
-        success = bool(value.get("success", True))
-        message = clean_output(value.get("message", ""))
-        if policy.verify_and_rollback and live and success:
-            after = await _step(
-                steps, "verify", self._verify(action.resource_id, policy.verify_timeout_seconds), optional=True
-            )
-            if after is not None and before is not None and _worse(after.status, before.status):
-                steps[-1]["outcome"] = f"worse: {before.status} -> {after.status}"
-                if snapshot_id is None:
-                    message += f"; health got worse ({before.status} -> {after.status}) and no snapshot exists"
-                else:
-                    restored = await _step(steps, "rollback", self._rollback(snapshot_id), optional=True)
-                    message += f"; health got worse ({before.status} -> {after.status}): rolled back to {snapshot_id}"
-                    if restored is None or not restored.success:
-                        message += " (the rollback did not succeed)"
-                success = False
-        details["transaction"] = steps
-        return ActionResult(
-            action_id=action_id,
-            success=success,
-            changed=bool(value.get("changed", False)),
-            status="dry_run" if action.dry_run else ("succeeded" if success else "failed"),
-            message=message,
-            snapshot_id=snapshot_id,
-            diff=value.get("diff"),
-            started_at=started,
-            finished_at=datetime.now(UTC),
-            details=details,
-        )
-
-    async def _snapshot_and_act(
-        self,
-        steps: list[dict[str, Any]],
-        request: Mapping[str, Any],
-        snapshot_id: str | None,
-        *,
-        check_mode: bool,
-        extra: Mapping[str, Any],
-    ) -> Mapping[str, Any]:
-        """The execute_action run, reported as the transaction's steps: "snapshot" (when the run takes one) up to
-        the moment the playbook stored it, then "act". A run that fails before the snapshot is stored ends on the
-        snapshot step."""
-        if snapshot_id is None:
-            result: Mapping[str, Any] = await _step(
-                steps, "act", self._execute("execute_action", request, check_mode=check_mode, extra_vars=extra)
-            )
-            return result
-        snapshot_step: dict[str, Any] = {"step": "snapshot", "started_at": datetime.now(UTC).isoformat()}
-        steps.append(snapshot_step)
-        started = time.monotonic()
-        act_step: dict[str, Any] = {}
-
-        def on_stored(event: Mapping[str, Any]) -> None:
-            data = event.get("event_data") or {}
-            if event.get("event") == "runner_on_ok" and str(data.get("task_action", "")).endswith("snapshot_store"):
-                snapshot_step.update(outcome="ok", ms=round((time.monotonic() - started) * 1000, 1))
-                act_step.update(step="act", started_at=datetime.now(UTC).isoformat(), at=time.monotonic())
-                steps.append(act_step)
-
-        try:
-            result = await self._execute(
-                "execute_action", request, check_mode=check_mode, extra_vars=extra, on_progress=on_stored
-            )
-        except ShieldOpsError as exc:
-            (act_step or snapshot_step)["outcome"] = f"error: {type(exc).__name__}: {clean_output(str(exc))}"
-            raise
-        finally:
-            ended = time.monotonic()
-            if act_step:
-                act_step["ms"] = round((ended - act_step.pop("at")) * 1000, 1)
-            else:
-                snapshot_step["ms"] = round((ended - started) * 1000, 1)
-        (act_step or snapshot_step).setdefault("outcome", "ok")
-        return result
-
-    async def _verify(self, resource_id: str, timeout_s: float) -> HealthStatus:
-        """Health after the action: polled until healthy or the timeout, then the last reading."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            health = await self._get_health(resource_id)
-            if health.status == "healthy" or time.monotonic() >= deadline:
-                return health
-            await asyncio.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
-
-    async def _approve(self, action: Action, record: dict[str, Any]) -> None:
-        if self.approver is None:
-            record["approval"] = "no approver"
-            raise PolicyDenied(f"policy rule require_approval: {action.type} needs approval and no approver is set")
-        answer = self.approver(action)
-        approved = bool(await answer) if inspect.isawaitable(answer) else bool(answer)
-        record["approval"] = "approved" if approved else "refused"
-        if not approved:
-            raise PolicyDenied(f"policy rule require_approval: the approver refused {action.type}")
-
-    @contextlib.asynccontextmanager
-    async def _audit(
+    def _audit(
         self, operation: str, resource_id: str | None, request: Mapping[str, Any]
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AbstractAsyncContextManager[audit.AuditRecord]:
         """One audit record per operation, written whatever happens (when the config names an audit_log)."""
-        record: dict[str, Any] = {
-            "job_id": f"job-{uuid.uuid4().hex[:16]}",
-            "environment": self.name,
-            "provider": self.provider,
-            "engine": self.environment.settings.engine,
-            "operation": operation,
-            "resource_id": resource_id,
-            "request_digest": audit.digest(dict(request)),
-            "request": audit.redact(dict(request)),
-            "snapshot_id": None,
-        }
-        started = time.monotonic()
-        record["timestamp"] = datetime.now(UTC).isoformat()
-        token = _CURRENT_RECORD.set(record)
-        try:
-            yield record
-            record.setdefault("outcome", "succeeded")
-        except ShieldOpsError as exc:
-            record["outcome"] = "denied" if isinstance(exc, PolicyDenied) else "error"
-            record["error"] = {"type": type(exc).__name__, "message": clean_output(str(exc))}
-            raise
-        except BaseException as exc:
-            record["outcome"] = "error"
-            record["error"] = {"type": type(exc).__name__, "message": ""}
-            raise
-        finally:
-            _CURRENT_RECORD.reset(token)
-            record["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
-            if self.config.audit_log is not None:
-                audit.AuditLog(self.config.audit_log).append(record)
+        return audit.recorded(
+            self.config.audit_log,
+            environment=self.name,
+            provider=self.provider,
+            engine=self.environment.settings.engine,
+            operation=operation,
+            resource_id=resource_id,
+            request=request,
+        )
 
     # -- plumbing ------------------------------------------------------------------------------------------------
 
@@ -433,11 +221,7 @@ class InfraConnector:
         return clean
 
     async def _run(self, operation: str, request: Mapping[str, Any]) -> Any:
-        result = await self._execute(operation, request)
-        if not result.get("ok"):
-            error = result.get("error") or {}
-            raise error_for_kind(str(error.get("kind", "failed")), clean_output(error.get("message", "")))
-        return result.get("value")
+        return value_of(await self._execute(operation, request))
 
     async def _execute(
         self,
@@ -464,10 +248,10 @@ class InfraConnector:
             **extra_vars,
         }
         secret_env = await self.environment.provider.credentials_env(settings)
-        record = _CURRENT_RECORD.get()
+        record = audit.current_record()
         on_event = _chained(on_progress, self._on_event)
         if record is not None:
-            on_event = _recording_request_ids(record, on_event)
+            on_event = audit.recording_request_ids(record, on_event)
         started = time.monotonic()
         run: RunResult = await self._engine.run(
             RunRequest(
@@ -481,16 +265,7 @@ class InfraConnector:
                 environment=self.name,
             )
         )
-        if run.result is None:
-            if run.status == "timeout":
-                raise BackendUnavailable(
-                    f"{operation} on {self.name} timed out after {time.monotonic() - started:.0f} s"
-                )
-            detail = "; ".join(clean_output(f) for f in run.failures[-3:]) or f"status {run.status}, rc {run.rc}"
-            raise BackendUnavailable(
-                f"{operation} on {self.name} produced no result after {time.monotonic() - started:.1f} s: {detail}"
-            )
-        return run.result
+        return outcome_of(run, operation=operation, environment=self.name, started=started)
 
 
 def _chained(first: EventCallback | None, then: EventCallback | None) -> EventCallback | None:
@@ -502,55 +277,6 @@ def _chained(first: EventCallback | None, then: EventCallback | None) -> EventCa
         then(event)
 
     return on_event
-
-
-def _recording_request_ids(record: dict[str, Any], then: EventCallback | None) -> EventCallback:
-    """An event callback that keeps the provider request ids modules report (``request_ids`` in a task result) in
-    the audit record, then passes the event on."""
-
-    def on_event(event: Mapping[str, Any]) -> None:
-        if event.get("event") in {"runner_on_ok", "runner_on_failed"}:
-            res = (event.get("event_data") or {}).get("res") or {}
-            ids = res.get("request_ids")
-            ids = list(ids) if isinstance(ids, list) else []
-            # amazon.aws modules drop ResponseMetadata from results, but keep it when a call fails.
-            failed_call = res.get("response_metadata")
-            if isinstance(failed_call, Mapping) and failed_call.get("request_id"):
-                ids.append(failed_call["request_id"])
-            if ids:
-                kept: list[str] = record.setdefault("provider_request_ids", [])
-                kept.extend(str(i)[:128] for i in ids[: max(0, _MAX_REQUEST_IDS - len(kept))])
-        if then is not None:
-            then(event)
-
-    return on_event
-
-
-_HEALTH_RANK = {"healthy": 0, "unknown": 1, "degraded": 2, "unhealthy": 3}
-T = TypeVar("T")
-
-
-def _worse(after: str, before: str) -> bool:
-    return _HEALTH_RANK.get(after, 1) > _HEALTH_RANK.get(before, 1)
-
-
-async def _step(steps: list[dict[str, Any]], name: str, work: Awaitable[T], *, optional: bool = False) -> Any:
-    """Run one step of a transaction, recording its time and outcome. An optional step's failure is recorded
-    and yields None; any other failure propagates."""
-    entry: dict[str, Any] = {"step": name, "started_at": datetime.now(UTC).isoformat()}
-    steps.append(entry)
-    started = time.monotonic()
-    try:
-        value = await work
-    except ShieldOpsError as exc:
-        entry["outcome"] = f"error: {type(exc).__name__}: {clean_output(str(exc))}"
-        if not optional:
-            raise
-        return None
-    finally:
-        entry["ms"] = round((time.monotonic() - started) * 1000, 1)
-    entry.setdefault("outcome", "ok")
-    return value
 
 
 def _engine_named(name: str) -> Engine:
@@ -593,19 +319,3 @@ def _coerce_time_range(time_range: Any) -> TimeRange:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"] if p in TimeRange.model_fields) or "time_range"
         raise InvalidRequest(f"invalid time_range: {where}: {first['msg']}") from None
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def _model(model: type[M], value: Any) -> M:
-    try:
-        return model.model_validate(value)
-    except ValidationError as exc:
-        raise BackendUnavailable(f"the playbook returned an invalid {model.__name__}: {exc.errors()[0]}") from None
-
-
-def _as_list(value: Any) -> list[Any]:
-    if not isinstance(value, list):
-        raise BackendUnavailable("the playbook returned no list")
-    return value
