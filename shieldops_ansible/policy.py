@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Decision", "Policy", "RateLimit", "decide", "units_touched"]
+__all__ = ["TOUCH_RULES", "Decision", "Policy", "RateLimit", "decide", "units_touched"]
 
 
 class RateLimit(BaseModel):
@@ -95,16 +95,25 @@ def decide(
     return Decision(True, reason="allowed", needs_approval=action_type in policy.require_approval)
 
 
-def units_touched(action_type: str, current: int, target: int | None = None) -> int:
+# How the common actions count (CONTRACT's vocabulary); a provider-only action declares its rule in its
+# provider's vocabulary (``touches:`` of the action in roles/<provider>/vars/main.yml), else it touches one.
+TOUCH_RULES = ("difference", "wanted", "running", "one")
+_COMMON_TOUCH_RULES = {
+    "scale": "difference",
+    "start": "wanted",
+    "restart": "running",
+    "redeploy": "running",
+    "stop": "running",
+}
+
+
+def units_touched(action_type: str, current: int, target: int | None = None, rule: str | None = None) -> int:
     """How many running units (pods, tasks) an action creates, replaces or removes, given the units running now
-    and, for scale and start, the units wanted; at least 1, the resource itself."""
+    and, for scale and start, the units wanted; at least 1, the resource itself. ``rule`` is the action's
+    declared rule (one of :data:`TOUCH_RULES`), else the common action's."""
     target = current if target is None else target
-    if action_type == "scale":
-        count = abs(target - current)
-    elif action_type == "start":
-        count = target
-    elif action_type in {"restart", "redeploy", "stop", "kubernetes_drain"}:
-        count = current
-    else:
-        count = 1
+    rule = rule or _COMMON_TOUCH_RULES.get(action_type, "one")
+    if rule not in TOUCH_RULES:
+        raise ValueError(f"unknown touches rule {rule!r}; known: {', '.join(TOUCH_RULES)}")
+    count = {"difference": abs(target - current), "wanted": target, "running": current, "one": 1}[rule]
     return max(1, count)

@@ -77,6 +77,8 @@ class ActionSpec:
     name: str
     destructive: bool
     parameters: tuple[ParameterSpec, ...] = ()
+    # How the blast-radius cap counts it (policy.units_touched); None: the common action's rule, else one.
+    touches: str | None = None
 
     def check_parameters(self, params: Mapping[str, Any]) -> dict[str, Any]:
         known = {p.name: p for p in self.parameters}
@@ -118,6 +120,7 @@ class Capabilities:
                 action: ActionSpec(
                     name=action,
                     destructive=bool(aspec.get("destructive", False)),
+                    touches=aspec.get("touches"),
                     parameters=tuple(
                         ParameterSpec(name=pname, **pspec) for pname, pspec in (aspec.get("parameters") or {}).items()
                     ),

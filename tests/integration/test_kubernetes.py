@@ -120,6 +120,8 @@ async def test_node_cordon_drain_and_rollback(kube: InfraConnector, sandbox: San
     assert movable, before
     preview = await kube.execute_action(Action(type="kubernetes_drain", resource_id="node/node-1", dry_run=True))
     assert preview.status == "dry_run" and preview.details["evicted_pods"] == movable
+    # The blast-radius count of a drain is every pod it evicts, by the rule the Kubernetes vocabulary declares.
+    assert preview.details["resources_touched"] == len(movable) > 1
     assert preview.diff["after"] == {"spec": {"unschedulable": True}}
     assert pods_on("node-1") == before and not client.request("GET", "/api/v1/nodes/node-1")["spec"].get(
         "unschedulable"

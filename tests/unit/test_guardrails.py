@@ -107,13 +107,24 @@ def test_rate_limiter_grants_exactly_the_limit_under_a_race(tmp_path: Path) -> N
         ("redeploy", 0, None, 1),
         ("stop", 3, None, 3),
         ("start", 0, 6, 6),
-        ("kubernetes_drain", 7, None, 7),
         ("kubernetes_cordon", 1, None, 1),
         ("reboot", 9, None, 1),
     ],
 )
 def test_units_an_action_touches(action: str, running: int, wanted: int | None, touched: int) -> None:
     assert units_touched(action, running, wanted) == touched
+
+
+def test_a_provider_only_action_counts_by_the_rule_its_vocabulary_declares() -> None:
+    """Shared code names no provider action: a drain's rule is in the Kubernetes vocabulary, not in policy.py."""
+    from shieldops_ansible.providers import PROVIDER_TYPES
+
+    drain = PROVIDER_TYPES["kubernetes"]().capabilities.native_types["node"].actions["kubernetes_drain"]
+    assert drain.touches == "running"
+    assert units_touched("kubernetes_drain", 7, None, drain.touches) == 7
+    assert units_touched("kubernetes_drain", 7) == 1  # undeclared: the resource itself
+    with pytest.raises(ValueError, match="unknown touches rule"):
+        units_touched("x", 1, None, "everything")
 
 
 def test_the_cap_is_checked_only_when_the_count_is_known_and_never_for_dry_runs() -> None:

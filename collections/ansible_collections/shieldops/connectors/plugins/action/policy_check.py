@@ -51,7 +51,8 @@ options:
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(
-        ("action", "environment", "config", "approved_by", "rate_limit_reserved", "running_units", "wanted_units"))
+        ("action", "environment", "config", "approved_by", "rate_limit_reserved", "running_units", "wanted_units",
+         "touches_rule"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -77,7 +78,7 @@ class ActionModule(ActionBase):
         if reach:
             wanted = args.get("wanted_units")
             touches = units_touched(str(action.get("type")), int(args["running_units"]),
-                                    None if wanted is None else int(wanted))
+                                    None if wanted is None else int(wanted), args.get("touches_rule") or None)
             result["touches"] = touches
         if not os.path.exists(path):
             result.update(no_policy)
