@@ -209,6 +209,82 @@ async def test_a_dead_server_is_restarted_by_the_next_request(server: WarmServer
     assert server.starts == starts + 1 and server.pid != pid
 
 
+# A process that runs each operation in an event loop of its own (asyncio.run per call, as a synchronous wrapper
+# does): the engine starts its server from a worker thread of the first loop, which ends with that loop.
+_LOOP_PER_CALL = """
+import asyncio, json, sys
+from shieldops_ansible import connect
+from shieldops_ansible.engines.warm.engine import shared_server
+
+async def call():
+    async with connect("kubernetes", config=sys.argv[1]) as conn:
+        return (await conn.get_health("deployment/shop/web")).status
+
+outcomes = []
+for _ in range(5):
+    try:
+        outcomes.append(asyncio.run(call()))
+    except Exception as exc:
+        outcomes.append(type(exc).__name__ + ": " + str(exc))
+print(json.dumps({"outcomes": outcomes, "starts": shared_server().starts}))
+"""
+
+
+async def test_the_server_outlives_the_event_loop_that_started_it(sandbox: Sandbox) -> None:
+    """The server used to die with the worker thread that started it (PR_SET_PDEATHSIG is per thread): every
+    other asyncio.run() of a process failed with a reset connection and started a new server."""
+    import json
+    import subprocess
+    import sys
+
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", _LOOP_PER_CALL, str(sandbox.config)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report == {"outcomes": ["healthy"] * 5, "starts": 1}
+
+
+async def test_the_server_goes_when_its_process_is_killed(sandbox: Sandbox) -> None:
+    """Without the thread-bound death signal, the server watches its parent process instead."""
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import asyncio, sys\n"
+        "from shieldops_ansible import connect\n"
+        "from shieldops_ansible.engines.warm.engine import shared_server\n"
+        "async def main():\n"
+        "    async with connect('kubernetes', config=sys.argv[1]) as conn:\n"
+        "        await conn.get_health('deployment/shop/web')\n"
+        "    print(shared_server().pid, flush=True)\n"
+        "    await asyncio.sleep(600)\n"
+        "asyncio.run(main())\n"
+    )
+    agent = subprocess.Popen([sys.executable, "-c", script, str(sandbox.config)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert agent.stdout is not None
+        server_pid = int(await asyncio.to_thread(agent.stdout.readline))
+        os.kill(server_pid, 0)  # alive while its user is
+    finally:
+        agent.kill()
+        agent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(server_pid, 0)
+        except ProcessLookupError:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the warm server {server_pid} outlived the process that started it")
+
+
 def _volatile(value: Any) -> Any:
     """Drop what differs between any two calls: timestamps, request ids, generated names, timings."""
     drop = {

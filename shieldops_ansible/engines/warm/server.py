@@ -515,7 +515,10 @@ def _options(argv: list[str]) -> tuple[str, ServerOptions]:
 def main() -> None:
     socket_path, options = _options(sys.argv[1:])
     owner = os.getuid()
-    _die_with_parent()
+    # Not PR_SET_PDEATHSIG here: it fires when the *thread* that started us exits, and the engine starts its server
+    # from a worker thread (asyncio.to_thread) that ends with its event loop, so each asyncio.run() of a process
+    # used to take the server down mid-request. The accept loop watches the parent process instead (within 1 s).
+    parent = os.getppid()
     os.environ["ANSIBLE_STDOUT_CALLBACK"] = _CALLBACK
     os.environ.setdefault("ANSIBLE_DISPLAY_TRACEBACK", "error")
     from . import sdk_warmup
@@ -545,6 +548,8 @@ def main() -> None:
     children: set[int] = set()
     scopes = ScopeCache()
     while True:
+        if os.getppid() != parent:  # our user is gone: so are we, and our requests with us (their PDEATHSIG)
+            os._exit(0)
         try:
             conn, _ = server.accept()
         except TimeoutError:
