@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from ...paths import playbook_path, project_dir
+from ..environment import CONNECTION_NAMES, ENGINE_TOGGLES, provider_env_names
 
 __all__ = [
     "MAX_HEADER_BYTES",
@@ -322,7 +323,7 @@ class ScopeCache:
         self._entries: dict[tuple[str, str, str], tuple[tuple[int, int, int, int], Scope]] = {}
         # A run for no environment (a test's or a tool's playbook): the controller's inventory only, and whatever
         # names some provider's runs may receive.
-        self._no_environment = Scope((_controller_inventory(),), _REQUEST_ENV_NAMES | _any_provider_names())
+        self._no_environment = Scope((_controller_inventory(),), _REQUEST_ENV_NAMES | provider_env_names())
 
     def scope(self, header: Any) -> Scope:
         """The scope a request header asks for; Refused if it names none the server can derive."""
@@ -406,19 +407,8 @@ def _environment(config: str, environment: str, cwd: str) -> tuple[list[str], fr
     return list(loaded.settings.inventory_sources()), loaded.provider.run_env_names
 
 
-def _any_provider_names() -> frozenset[str]:
-    from ..environment import provider_env_names
-
-    return provider_env_names()
-
-
-def _request_env_names() -> frozenset[str]:
-    from ..environment import CONNECTION_NAMES, ENGINE_TOGGLES
-
-    return CONNECTION_NAMES | ENGINE_TOGGLES
-
-
-_REQUEST_ENV_NAMES = _request_env_names()
+# Names any request may carry besides its provider's: proxies and the engine's own switches.
+_REQUEST_ENV_NAMES = CONNECTION_NAMES | ENGINE_TOGGLES
 
 
 def _refuse(conn: socket.socket, refusal: Refused, *, linger_s: float) -> None:
@@ -527,7 +517,6 @@ def main() -> None:
     _warm_ansible()
     # What a child needs to check its request, imported here once (~0.2 s otherwise, in every request).
     from ... import config as _config  # noqa: F401
-    from ..environment import provider_env_names
 
     provider_env_names()
     # Every fork (a request, its task workers, in-worker modules) first moves the objects that exist into the
