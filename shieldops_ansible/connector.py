@@ -241,6 +241,7 @@ class InfraConnector:
                 **check_json_data(dict(request), "request"),
             },
             "shieldops_settings": settings.role_settings(),
+            "shieldops_provider_role": self.environment.provider.role(),
             "shieldops_state_dir": str(self.config.state_dir),
             "shieldops_snapshot_key_file": str(self.config.snapshot_key_file),  # where, never the key
             # The playbooks' policy pre-check reads the policy from this file (never from variables).

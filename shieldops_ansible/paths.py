@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["ansible_cfg", "default_state_dir", "playbook_path", "project_dir", "role_dir"]
+__all__ = ["ansible_cfg", "collections_dir", "default_state_dir", "playbook_path", "project_dir", "role_path"]
 
 
 def project_dir() -> Path:
@@ -21,8 +21,18 @@ def playbook_path(operation: str) -> Path:
     return project_dir() / "playbooks" / f"{operation}.yml"
 
 
-def role_dir(provider: str) -> Path:
-    return project_dir() / "roles" / provider
+def collections_dir() -> Path:
+    """The ``collections_path`` of ansible.cfg: our collection, shieldops.connectors, lives under it."""
+    return project_dir() / "collections"
+
+
+def role_path(role: str) -> Path:
+    """The folder of a role named by full name (``namespace.collection.role``, in our collections path) or by an
+    absolute path (a provider that ships its role elsewhere); Ansible accepts both as ``include_role`` names."""
+    if os.path.isabs(role):
+        return Path(role)
+    namespace, collection, name = role.split(".")
+    return collections_dir() / "ansible_collections" / namespace / collection / "roles" / name
 
 
 def ansible_cfg() -> Path:
@@ -30,9 +40,9 @@ def ansible_cfg() -> Path:
 
 
 def default_state_dir() -> Path:
-    """Where snapshots live when the config file names no state_dir. The roles' default
-    (roles/operation/defaults/main.yml) follows the same order, so a direct playbook run finds what the facade
-    wrote."""
+    """Where snapshots live when the config file names no state_dir. The default of the
+    shieldops.connectors.operation role (defaults/main.yml) follows the same order, so a direct playbook run finds
+    what the facade wrote."""
     explicit = os.environ.get("SHIELDOPS_STATE_DIR")
     if explicit:
         return Path(explicit)

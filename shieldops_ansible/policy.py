@@ -96,7 +96,7 @@ def decide(
 
 
 # How the common actions count (CONTRACT's vocabulary); a provider-only action declares its rule in its
-# provider's vocabulary (``touches:`` of the action in roles/<provider>/vars/main.yml), else it touches one.
+# provider's vocabulary (``touches:`` of the action in its role's vars/main.yml), else it touches one.
 TOUCH_RULES = ("difference", "wanted", "running", "one")
 _COMMON_TOUCH_RULES = {
     "scale": "difference",

@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from shieldops_ansible.sandbox.kube_apiserver import status_document
+from shieldops_ansible.providers.kubernetes.kube_apiserver import status_document
 
 __all__ = ["AwsCall", "FaultProxy"]
 

@@ -1,8 +1,9 @@
 """What the facade knows of a provider, read from data rather than written as provider branches.
 
-A provider is one role folder. ``roles/<provider>/vars/main.yml`` declares its vocabulary (native types, the
-common type each maps to, the id grammar, the actions and their parameters) under ``shieldops_capabilities``; the
-role itself uses the same file, so the grammar the facade checks is the grammar the playbook checks.
+A provider's role (``Provider.role()``, ours in the shieldops.connectors collection) declares its vocabulary in
+``vars/main.yml`` under ``shieldops_capabilities`` (native types, the common type each maps to, the id grammar,
+the actions and their parameters); the role itself uses the same file, so the grammar the facade checks is the
+grammar the playbook checks.
 A provider module here adds only its settings schema and how it obtains short-lived credentials.
 """
 
@@ -18,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import ActionNotSupported, ConfigError, InvalidRequest, quote_untrusted
-from ..paths import role_dir
+from ..paths import role_path
 from ..policy import Policy
 from ..validation import MAX_INT, check_int, check_json_data, check_name, check_text
 
@@ -111,8 +112,8 @@ class Capabilities:
     filters: frozenset[str]
 
     @classmethod
-    def load(cls, provider: str) -> Capabilities:
-        path = role_dir(provider) / "vars" / "main.yml"
+    def load(cls, provider: str, role: str) -> Capabilities:
+        path = role_path(role) / "vars" / "main.yml"
         doc = yaml.safe_load(path.read_text())["shieldops_capabilities"]
         types: dict[str, NativeType] = {}
         for name, spec in doc["native_types"].items():
@@ -183,7 +184,13 @@ class Provider:
 
     @functools.cached_property
     def capabilities(self) -> Capabilities:
-        return Capabilities.load(self.name)
+        return Capabilities.load(self.name, self.role())
+
+    @classmethod
+    def role(cls) -> str:
+        """The provider's role, by full name or absolute path: ours live in our collection as
+        ``shieldops.connectors.<name>``; a provider shipped elsewhere overrides this."""
+        return f"shieldops.connectors.{cls.name}"
 
     def parse_settings(self, raw: Mapping[str, Any], where: str) -> EnvironmentSettings:
         from pydantic import ValidationError

@@ -21,9 +21,9 @@ from typing import Any
 
 import yaml
 
-from .aws import seed_aws
-from .kubernetes import start_kubernetes
-from .linux import start_linux, stop_linux
+from ..providers.aws.sandbox import seed_aws
+from ..providers.kubernetes.sandbox import start_kubernetes
+from ..providers.linux.sandbox import start_linux, stop_linux
 
 __all__ = ["SandboxError", "down", "status", "up"]
 
@@ -95,7 +95,15 @@ def up(directory: Path, *, log: Any = None) -> Path:
         port = _free_port()
         with open(directory / "logs" / "moto.log", "ab") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "shieldops_ansible.sandbox.moto_server", "-H", "127.0.0.1", "-p", str(port)],
+                [
+                    sys.executable,
+                    "-m",
+                    "shieldops_ansible.providers.aws.moto_server",
+                    "-H",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -148,8 +148,8 @@ async def test_execute_action_playbook_snapshots_first_in_the_same_run(sandbox: 
     )
     output = _ansible_playbook("execute_action.yml", request, await env.provider.credentials_env(env.settings))
     tasks = [t["task"]["name"] for t in output["plays"][0]["tasks"]]
-    stored = tasks.index("operation : Keep the snapshot as a fact and write its document")
-    assert stored < tasks.index("kubernetes : Scale through the scale subresource")
+    stored = tasks.index("shieldops.connectors.operation : Keep the snapshot as a fact and write its document")
+    assert stored < tasks.index("shieldops.connectors.kubernetes : Scale through the scale subresource")
     assert int(sandbox.kube().deployment("shop", "web")["spec"]["replicas"]) == replicas + 1
     snapshot = json.loads((state_dir / "snapshots" / "snap-byoperator01.json").read_text())
     assert snapshot["resource_id"] == "deployment/shop/web"

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from shieldops_ansible.paths import project_dir
-from shieldops_ansible.sandbox.kube_apiserver import KubeApiServer, ready_node
+from shieldops_ansible.providers.kubernetes.kube_apiserver import KubeApiServer, ready_node
 from shieldops_ansible.sandbox.tls import make_ca_and_server_cert
 
 pytestmark = pytest.mark.integration

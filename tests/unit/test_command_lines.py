@@ -92,21 +92,21 @@ _SUPERVISOR_PATHS = {
 # (one word, no quote, no leading '-': test_the_service_grammar_keeps_a_name_one_word). STATE: a fixed map's value.
 REVIEWED: dict[tuple[str, str, str], set[str]] = {
     # Fixed message, the module's default shutdown and boot-id commands: the plugin runs `shutdown -r 0 "MSG"` in sh.
-    ("roles/linux/tasks/act/host.yml", "Reboot the host", "ansible.builtin.reboot"): set(),
+    ("collections/ansible_collections/shieldops/connectors/roles/linux/tasks/act/host.yml", "Reboot the host", "ansible.builtin.reboot"): set(),
     # argv supervisorctl -c CONFIG STATE NAME (it re-joins argv and splits on spaces: NAME has none); inventory paths.
-    ("roles/linux/tasks/act/linux_service.yml", "Change the supervisord program", "community.general.supervisorctl"): {
+    ("collections/ansible_collections/shieldops/connectors/roles/linux/tasks/act/linux_service.yml", "Change the supervisord program", "community.general.supervisorctl"): {
         "linux_svc.name",
         "linux_target_state",
         *_SUPERVISOR_PATHS,
     },
     # `systemctl STATE 'NAME'` is shlex-split, no shell: NAME cannot leave its quotes or become an option.
-    ("roles/linux/tasks/act/linux_service.yml", "Change the systemd unit", "ansible.builtin.systemd_service"): {
+    ("collections/ansible_collections/shieldops/connectors/roles/linux/tasks/act/linux_service.yml", "Change the systemd unit", "ansible.builtin.systemd_service"): {
         "linux_svc.name",
         "linux_target_state",
     },
     # argv of inventory paths and fixed words.
     (
-        "roles/linux/tasks/rollback/linux_service.yml",
+        "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/rollback/linux_service.yml",
         "Reload supervisord's program definitions",
         "ansible.builtin.command",
     ): {
@@ -114,38 +114,38 @@ REVIEWED: dict[tuple[str, str, str], set[str]] = {
     },
     # systemctl daemon-reload: fixed.
     (
-        "roles/linux/tasks/rollback/linux_service.yml",
+        "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/rollback/linux_service.yml",
         "Reload systemd's unit definitions",
         "ansible.builtin.systemd_service",
     ): set(),
     # argv: fixed options, then NAME.
     (
-        "roles/linux/tasks/snapshot/linux_service.yml",
+        "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/snapshot/linux_service.yml",
         "Find the unit file of a systemd service",
         "ansible.builtin.command",
     ): {
         "linux_svc.name",
     },
     # argv: fixed options, then NAME.
-    ("roles/linux/tasks/health/linux_service.yml", "Read systemd details", "ansible.builtin.command"): {
+    ("collections/ansible_collections/shieldops/connectors/roles/linux/tasks/health/linux_service.yml", "Read systemd details", "ansible.builtin.command"): {
         "linux_svc.name",
     },
     # argv: a role default count, @EPOCH of validated datetimes (epoch_seconds: an int), --unit NAME (linux_log_unit).
-    ("roles/linux/tasks/read_logs.yml", "Read the journal", "ansible.builtin.command"): {
+    ("collections/ansible_collections/shieldops/connectors/roles/linux/tasks/read_logs.yml", "Read the journal", "ansible.builtin.command"): {
         "linux_event_lines",
         "shieldops_request.start",
         "shieldops_request.end",
         "linux_log_unit",
     },
     # argv: a role default count, then `--` and an inventory path.
-    ("roles/linux/tasks/read_logs.yml", "Read supervisord's log", "ansible.builtin.command"): {
+    ("collections/ansible_collections/shieldops/connectors/roles/linux/tasks/read_logs.yml", "Read supervisord's log", "ansible.builtin.command"): {
         "linux_event_lines",
         "hostvars[linux_host].shieldops_supervisord_log",
         "linux_supervisord_log_default",
     },
     # Our module: argv supervisorctl -c CONFIG status, both from the inventory or role defaults.
     (
-        "roles/linux/tasks/host_services.yml",
+        "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/host_services.yml",
         "Reach the host and find its service managers: {{ linux_target }}",
         "shieldops.connectors.linux_service_managers_info",
     ): {
@@ -154,17 +154,17 @@ REVIEWED: dict[tuple[str, str, str], set[str]] = {
         "hostvars[linux_target].shieldops_supervisorctl_path",
     },
     # No options: the module's own fixed commands (systemctl list-units ...).
-    ("roles/linux/tasks/host_services.yml", "Read systemd services", "ansible.builtin.service_facts"): set(),
+    ("collections/ansible_collections/shieldops/connectors/roles/linux/tasks/host_services.yml", "Read systemd services", "ansible.builtin.service_facts"): set(),
     # No options: dpkg-query / rpm with fixed arguments (both package_facts tasks).
-    ("roles/linux/tasks/snapshot/host.yml", "Read the package list", "ansible.builtin.package_facts"): set(),
+    ("collections/ansible_collections/shieldops/connectors/roles/linux/tasks/snapshot/host.yml", "Read the package list", "ansible.builtin.package_facts"): set(),
     (
-        "roles/linux/tasks/snapshot/linux_service.yml",
+        "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/snapshot/linux_service.yml",
         "Read package versions (inventory var shieldops_service_packages)",
         "ansible.builtin.package_facts",
     ): set(),
     # gather_subset picks fact collectors (their commands are fixed), it is no command text; set by our tasks only.
     (
-        "roles/linux/tasks/host_facts.yml",
+        "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/host_facts.yml",
         "Reach the host and read its facts: {{ linux_target }}",
         "ansible.builtin.setup",
     ): {"linux_fact_subset"},
@@ -186,8 +186,8 @@ DERIVED: dict[str, set[str]] = {
 
 
 def _task_files() -> Iterator[Path]:
-    yield from sorted((ROOT / "roles").glob("*/tasks/**/*.yml"))
-    yield from sorted((ROOT / "roles").glob("*/handlers/**/*.yml"))
+    yield from sorted((ROOT / "collections/ansible_collections/shieldops/connectors/roles").glob("*/tasks/**/*.yml"))
+    yield from sorted((ROOT / "collections/ansible_collections/shieldops/connectors/roles").glob("*/handlers/**/*.yml"))
 
 
 def _tasks(items: Any) -> Iterator[dict[str, Any]]:
@@ -375,7 +375,7 @@ def _definitions(variable: str) -> Iterator[tuple[str, Any]]:
             yield path, args[variable]
         if isinstance(task.get("vars"), dict) and variable in task["vars"]:
             yield path, task["vars"][variable]
-    for file in sorted([*(ROOT / "roles").glob("*/defaults/*.yml"), *(ROOT / "roles").glob("*/vars/*.yml")]):
+    for file in sorted([*(ROOT / "collections/ansible_collections/shieldops/connectors/roles").glob("*/defaults/*.yml"), *(ROOT / "collections/ansible_collections/shieldops/connectors/roles").glob("*/vars/*.yml")]):
         doc = yaml.safe_load(file.read_text()) or {}
         if variable in doc:
             yield str(file.relative_to(ROOT)), doc[variable]
@@ -390,7 +390,7 @@ def test_role_variables_on_command_lines_come_from_where_the_table_says(variable
 
 
 def test_role_defaults_on_command_lines_are_fixed() -> None:
-    defaults = yaml.safe_load((ROOT / "roles" / "linux" / "defaults" / "main.yml").read_text())
+    defaults = yaml.safe_load((ROOT / "collections/ansible_collections/shieldops/connectors/roles" / "linux" / "defaults" / "main.yml").read_text())
     assert isinstance(defaults["linux_event_lines"], int)
     for name in ("linux_supervisor_config_default", "linux_supervisord_log_default"):
         assert re.fullmatch(r"(/[A-Za-z0-9._-]+)+", defaults[name]), name
@@ -399,7 +399,7 @@ def test_role_defaults_on_command_lines_are_fixed() -> None:
 def test_the_service_grammar_keeps_a_name_one_word() -> None:
     """What the table's reasons rely on: a service name that passed the linux_service id grammar is one word for
     sh, shlex (systemd_service formats `systemctl ACTION 'UNIT'`) and supervisorctl, and is no option."""
-    capabilities = yaml.safe_load((ROOT / "roles" / "linux" / "vars" / "main.yml").read_text())[
+    capabilities = yaml.safe_load((ROOT / "collections/ansible_collections/shieldops/connectors/roles" / "linux" / "vars" / "main.yml").read_text())[
         "shieldops_capabilities"
     ]
     pattern = capabilities["native_types"]["linux_service"]["id_pattern"]

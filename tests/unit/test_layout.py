@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shieldops_ansible.paths import project_dir
+from shieldops_ansible.paths import project_dir, role_path
 from shieldops_ansible.providers import PROVIDER_TYPES
 
 OPERATIONS = ("get_health", "list_resources", "execute_action", "get_events", "create_snapshot", "rollback")
@@ -22,7 +22,7 @@ def test_playbook_exists_and_is_provider_neutral(operation: str) -> None:
 
 @pytest.mark.parametrize("provider", sorted(PROVIDER_TYPES))
 def test_provider_role_is_complete(provider: str) -> None:
-    role = ROOT / "roles" / provider
+    role = role_path(PROVIDER_TYPES[provider].role())
     specs = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
     caps = yaml.safe_load((role / "vars" / "main.yml").read_text())["shieldops_capabilities"]
     for operation in OPERATIONS:
@@ -45,10 +45,11 @@ def test_collection_requirements_list_upstream_collections() -> None:
 
 def test_ansible_cfg_paths_are_relative() -> None:
     text = (ROOT / "ansible.cfg").read_text()
-    assert "collections_path = ./collections" in text and "roles_path = ./roles" in text
+    # Our roles live in our collection (shieldops.connectors.*): no roles path of ours to collide on AWX's.
+    assert "collections_path = ./collections" in text and "roles_path" not in text
     assert not any(line.strip().startswith(("collections_path = /", "roles_path = /")) for line in text.splitlines())
 
 
 def test_every_yaml_parses() -> None:
-    for path in list((ROOT / "roles").rglob("*.yml")) + list((ROOT / "playbooks").glob("*.yml")):
+    for path in [*(ROOT / "collections").rglob("*.yml"), *(ROOT / "playbooks").glob("*.yml")]:
         yaml.safe_load(Path(path).read_text())

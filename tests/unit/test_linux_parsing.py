@@ -135,7 +135,7 @@ async def test_run_environment_is_agent_only_with_strict_host_keys(tmp_path: obj
 def _tasks(relative: str) -> list[dict[str, object]]:
     import yaml
 
-    return list(yaml.safe_load((project_dir() / "roles" / "linux" / "tasks" / relative).read_text()))
+    return list(yaml.safe_load((project_dir() / "collections/ansible_collections/shieldops/connectors/roles" / "linux" / "tasks" / relative).read_text()))
 
 
 def test_systemd_commands_are_argv_lists_without_a_shell() -> None:
@@ -152,5 +152,5 @@ def test_systemd_commands_are_argv_lists_without_a_shell() -> None:
     journal = next(t for t in _tasks("read_logs.yml") if t["name"] == "Read the journal")
     text = str(journal["ansible.builtin.command"])
     assert "'journalctl', '-o', 'json'" in text and "'--unit', linux_log_unit" in text
-    for path in (project_dir() / "roles" / "linux" / "tasks").rglob("*.yml"):
+    for path in (project_dir() / "collections/ansible_collections/shieldops/connectors/roles" / "linux" / "tasks").rglob("*.yml"):
         assert "ansible.builtin.shell" not in path.read_text(), path

@@ -23,7 +23,7 @@ def _role_default() -> str:
     init_plugin_loader()
     loader = DataLoader()
     defaults = loader.load_from_file(
-        str(project_dir() / "roles" / "operation" / "defaults" / "main.yml"), trusted_as_template=True
+        str(project_dir() / "collections/ansible_collections/shieldops/connectors/roles" / "operation" / "defaults" / "main.yml"), trusted_as_template=True
     )
     return str(Templar(loader=loader).template(defaults["shieldops_state_dir"])).strip()
 

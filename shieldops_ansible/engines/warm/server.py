@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from ...paths import playbook_path, project_dir
+from ...paths import playbook_path, project_dir, role_path
 from ..environment import CONNECTION_NAMES, ENGINE_TOGGLES, provider_env_names
 
 __all__ = [
@@ -232,8 +232,12 @@ def _share_parsed_yaml() -> dict[str, Any]:
     primer = DataLoader()
     root = project_dir()
     # Loaded as Ansible loads playbook and role files: trusted as templates (our own content, never a request).
-    for folder in ("playbooks", "roles"):
-        for path in sorted((root / folder).rglob("*.yml")):
+    from ...providers import PROVIDER_TYPES
+
+    folders = {root / "playbooks", role_path("shieldops.connectors.operation")}
+    folders.update(role_path(provider.role()) for provider in PROVIDER_TYPES.values())
+    for folder in sorted(folders):
+        for path in sorted(folder.rglob("*.yml")):
             with contextlib.suppress(Exception):
                 primer.load_from_file(str(path), trusted_as_template=True)
     shared.update(primer._FILE_CACHE)

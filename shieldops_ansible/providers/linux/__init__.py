@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..errors import AuthenticationError
-from .base import EnvironmentSettings, Provider
+from ...errors import AuthenticationError
+from ..base import EnvironmentSettings, Provider
 
 __all__ = ["LinuxProvider", "LinuxSettings"]
 

@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ..errors import AuthenticationError
-from .base import EnvironmentSettings, Provider
+from ...errors import AuthenticationError
+from ..base import EnvironmentSettings, Provider
 
 __all__ = ["KubernetesProvider", "KubernetesSettings"]
 

@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from ..errors import AuthenticationError, BackendUnavailable, PermissionDenied
-from .base import EnvironmentSettings, Provider
+from ...errors import AuthenticationError, BackendUnavailable, PermissionDenied
+from ..base import EnvironmentSettings, Provider
 
 __all__ = ["AwsProvider", "AwsSettings"]
 
@@ -119,9 +119,9 @@ class AwsProvider(Provider):
 
     @classmethod
     def warm_up(cls) -> None:
-        from . import aws_warm
+        from . import warm
 
-        aws_warm.warm_up()
+        warm.warm_up()
 
     def __init__(self) -> None:
         self._cache: dict[AwsSettings, _Cached] = {}

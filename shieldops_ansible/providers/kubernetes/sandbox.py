@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ...sandbox.tls import make_ca_and_server_cert
 from .kube_apiserver import KubeApiServer, ready_node
-from .tls import make_ca_and_server_cert
 
 __all__ = ["start_kubernetes"]
 
@@ -99,7 +99,7 @@ def start_kubernetes(directory: Path, log_file: Path, spawn: Any) -> tuple[int, 
     """Start the server process; return its pid and the environment settings that reach it."""
     base = directory / "kubernetes"
     (base / "server.json").unlink(missing_ok=True)
-    pid = spawn([sys.executable, "-m", "shieldops_ansible.sandbox.kubernetes", str(directory)], log_file)
+    pid = spawn([sys.executable, "-m", "shieldops_ansible.providers.kubernetes.sandbox", str(directory)], log_file)
     deadline = time.monotonic() + 30
     while not (base / "server.json").exists():
         if time.monotonic() > deadline:
