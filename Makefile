@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SANDBOX_DIR ?= sandbox
 PYTEST_ARGS ?=
 
-.PHONY: system-deps setup demo test lint unit integration bench sandbox-up sandbox-down clean
+.PHONY: system-deps setup demo test lint specs unit integration bench sandbox-up sandbox-down clean
 
 setup: system-deps $(STAMP)
 
@@ -36,6 +36,10 @@ lint: setup
 	$(BIN)/ruff check shieldops_ansible tests bench examples
 	$(BIN)/mypy
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint --offline playbooks roles molecule
+
+# The provider roles' meta/argument_specs.yml, generated from their settings models (--check: exit 1 if stale).
+specs: setup
+	$(BIN)/python -m shieldops_ansible.argument_specs
 
 unit: setup
 	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)

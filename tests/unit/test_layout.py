@@ -25,9 +25,9 @@ def test_provider_role_is_complete(provider: str) -> None:
     role = role_path(PROVIDER_TYPES[provider].role())
     specs = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
     caps = yaml.safe_load((role / "vars" / "main.yml").read_text())["shieldops_capabilities"]
+    assert "main" in specs, f"{provider} argument_specs lacks its generated main entry point"
     for operation in OPERATIONS:
         assert (role / "tasks" / f"{operation}.yml").is_file(), f"{provider} lacks tasks/{operation}.yml"
-        assert operation in specs, f"{provider} argument_specs lacks {operation}"
     # Each native type needs a task file per operation that dispatches by type.
     for native in caps["native_types"]:
         for folder in ("health", "events", "snapshot", "act", "list", "rollback"):

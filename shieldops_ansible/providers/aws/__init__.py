@@ -59,12 +59,19 @@ _REFRESH_MARGIN_S = 300
 
 class AwsSettings(EnvironmentSettings):
     provider: Literal["aws"]
-    region: str = Field(pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+    region: str = Field(
+        pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$",
+        description="The AWS region the run works in (its AWS_REGION and AWS_DEFAULT_REGION).",
+    )
     role_arn: str | None = None
     external_id: str | None = Field(default=None, min_length=2, max_length=1224)
     role_session_name: str = Field(default="shieldops-agent", pattern=r"^[\w+=,.@-]{2,64}$")
     duration_seconds: int = Field(default=900, ge=900, le=43200)
-    endpoint_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    endpoint_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s]+$",
+        description="One endpoint for every AWS API the run calls (a test endpoint such as moto's); default AWS's own.",
+    )
     profile: str | None = Field(default=None, description="source profile used only to call AssumeRole")
     credentials_file: str | None = Field(default=None, description="shared credentials file of that profile")
     # botocore's own retries (throttling, 5xx): an agent may prefer failing fast to a long backoff.

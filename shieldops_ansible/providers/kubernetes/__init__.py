@@ -25,9 +25,17 @@ class KubernetesSettings(EnvironmentSettings):
     server: str | None = Field(default=None, pattern=r"^https://[^\s]+$")
     ca_file: str | None = None
     token_file: str | None = None
-    cluster_name: str = Field(default="cluster", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-    namespaces: list[str] | None = Field(default=None, description="namespaces to list; default all")
-    rollout_timeout_seconds: int = Field(default=300, ge=1, le=3600, description="rollback waits this long")
+    cluster_name: str = Field(
+        default="cluster",
+        pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+        description="The cluster's name in resource ids (cluster/NAME) and results.",
+    )
+    namespaces: list[str] | None = Field(
+        default=None, description="The namespaces list_resources lists objects of; default all."
+    )
+    rollout_timeout_seconds: int = Field(
+        default=300, ge=1, le=3600, description="How long a rollback waits for the rollout to settle, in seconds."
+    )
 
     @field_validator("kubeconfig", "ca_file", "token_file")
     @classmethod

@@ -26,16 +26,24 @@ __all__ = ["LinuxProvider", "LinuxSettings"]
 class Threshold(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    degraded: float
-    unhealthy: float
+    degraded: float = Field(description="At or above this value the check is degraded.")
+    unhealthy: float = Field(description="At or above this value the check is unhealthy.")
 
 
 class LinuxThresholds(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    load_per_core: Threshold = Threshold(degraded=1.5, unhealthy=4.0)
-    memory_percent: Threshold = Threshold(degraded=85, unhealthy=95)
-    disk_percent: Threshold = Threshold(degraded=85, unhealthy=95)
+    load_per_core: Threshold = Field(
+        default=Threshold(degraded=1.5, unhealthy=4.0),
+        description="The 1-minute load average divided by the host's CPU count.",
+    )
+    memory_percent: Threshold = Field(
+        default=Threshold(degraded=85, unhealthy=95), description="Memory in use (without cache), percent of total."
+    )
+    disk_percent: Threshold = Field(
+        default=Threshold(degraded=85, unhealthy=95),
+        description="Space used on the fullest mounted filesystem, percent of its size.",
+    )
 
 
 class LinuxSettings(EnvironmentSettings):
@@ -45,7 +53,9 @@ class LinuxSettings(EnvironmentSettings):
     ssh_auth_sock: str | None = Field(default=None, description="ssh-agent socket; default $SSH_AUTH_SOCK")
     forward_agent: bool = False
     connect_timeout: int = Field(default=10, ge=1, le=300)
-    thresholds: LinuxThresholds = LinuxThresholds()
+    thresholds: LinuxThresholds = Field(
+        default=LinuxThresholds(), description="Where get_health of a host turns degraded and unhealthy."
+    )
 
     @field_validator("inventory", "known_hosts", "ssh_auth_sock")
     @classmethod
