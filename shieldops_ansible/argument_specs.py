@@ -96,14 +96,16 @@ def render(provider: type[Provider]) -> str:
     kept = [name for name in model.model_fields if name not in role_fields(model)]
     own_doc = provider.__dict__.get("__doc__")
     short = (
-        own_doc.strip().splitlines()[0] if own_doc else f"The {provider.name} provider's task files, one per operation"
+        own_doc.strip().splitlines()[0]
+        if own_doc
+        else f"The {provider.name} provider's task files, included by {OPERATION_ROLE}"
     )
     spec = {
         "argument_specs": {
             "main": {
                 "short_description": short,
                 "description": [
-                    f"One task file per operation, included by {OPERATION_ROLE} with tasks_from <operation>.yml.",
+                    f"{OPERATION_ROLE} includes this role's task files with tasks_from.",
                     f"The request envelope (shieldops_request) is declared once, in the {OPERATION_ROLE} role's spec.",
                     "This spec declares only what is the provider's own, shieldops_settings.",
                     "A run does not apply this entry point (an include applies the one it names, a task file here).",
