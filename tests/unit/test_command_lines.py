@@ -7,7 +7,8 @@ the program as an argv item of its own. A new command-running task, a new variab
 classified or one of our modules that starts running programs fails here until someone reviews it.
 
 Request values are validated by the facade (shieldops_ansible.validation) and ids again by the role's own
-grammar (roles/<provider>/vars/main.yml, the native_type filter in roles/*/tasks/resolve.yml).
+grammar (the provider role's vars/main.yml, checked by the resolve_target filter in the operation role before it
+includes any provider task file).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 OURS = ROOT / "collections" / "ansible_collections" / "shieldops" / "connectors" / "plugins"
+ROLES = OURS.parent / "roles"
 
 # Modules that run a program, whatever we pass them.
 RUNS_COMMANDS = {
@@ -92,15 +94,27 @@ _SUPERVISOR_PATHS = {
 # (one word, no quote, no leading '-': test_the_service_grammar_keeps_a_name_one_word). STATE: a fixed map's value.
 REVIEWED: dict[tuple[str, str, str], set[str]] = {
     # Fixed message, the module's default shutdown and boot-id commands: the plugin runs `shutdown -r 0 "MSG"` in sh.
-    ("collections/ansible_collections/shieldops/connectors/roles/linux/tasks/act/host.yml", "Reboot the host", "ansible.builtin.reboot"): set(),
+    (
+        "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/act/host.yml",
+        "Reboot the host",
+        "ansible.builtin.reboot",
+    ): set(),
     # argv supervisorctl -c CONFIG STATE NAME (it re-joins argv and splits on spaces: NAME has none); inventory paths.
-    ("collections/ansible_collections/shieldops/connectors/roles/linux/tasks/act/linux_service.yml", "Change the supervisord program", "community.general.supervisorctl"): {
+    (
+        "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/act/linux_service.yml",
+        "Change the supervisord program",
+        "community.general.supervisorctl",
+    ): {
         "linux_svc.name",
         "linux_target_state",
         *_SUPERVISOR_PATHS,
     },
     # `systemctl STATE 'NAME'` is shlex-split, no shell: NAME cannot leave its quotes or become an option.
-    ("collections/ansible_collections/shieldops/connectors/roles/linux/tasks/act/linux_service.yml", "Change the systemd unit", "ansible.builtin.systemd_service"): {
+    (
+        "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/act/linux_service.yml",
+        "Change the systemd unit",
+        "ansible.builtin.systemd_service",
+    ): {
         "linux_svc.name",
         "linux_target_state",
     },
@@ -127,18 +141,30 @@ REVIEWED: dict[tuple[str, str, str], set[str]] = {
         "linux_svc.name",
     },
     # argv: fixed options, then NAME.
-    ("collections/ansible_collections/shieldops/connectors/roles/linux/tasks/health/linux_service.yml", "Read systemd details", "ansible.builtin.command"): {
+    (
+        "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/health/linux_service.yml",
+        "Read systemd details",
+        "ansible.builtin.command",
+    ): {
         "linux_svc.name",
     },
     # argv: a role default count, @EPOCH of validated datetimes (epoch_seconds: an int), --unit NAME (linux_log_unit).
-    ("collections/ansible_collections/shieldops/connectors/roles/linux/tasks/read_logs.yml", "Read the journal", "ansible.builtin.command"): {
+    (
+        "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/read_logs.yml",
+        "Read the journal",
+        "ansible.builtin.command",
+    ): {
         "linux_event_lines",
         "shieldops_request.start",
         "shieldops_request.end",
         "linux_log_unit",
     },
     # argv: a role default count, then `--` and an inventory path.
-    ("collections/ansible_collections/shieldops/connectors/roles/linux/tasks/read_logs.yml", "Read supervisord's log", "ansible.builtin.command"): {
+    (
+        "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/read_logs.yml",
+        "Read supervisord's log",
+        "ansible.builtin.command",
+    ): {
         "linux_event_lines",
         "hostvars[linux_host].shieldops_supervisord_log",
         "linux_supervisord_log_default",
@@ -154,9 +180,17 @@ REVIEWED: dict[tuple[str, str, str], set[str]] = {
         "hostvars[linux_target].shieldops_supervisorctl_path",
     },
     # No options: the module's own fixed commands (systemctl list-units ...).
-    ("collections/ansible_collections/shieldops/connectors/roles/linux/tasks/host_services.yml", "Read systemd services", "ansible.builtin.service_facts"): set(),
+    (
+        "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/host_services.yml",
+        "Read systemd services",
+        "ansible.builtin.service_facts",
+    ): set(),
     # No options: dpkg-query / rpm with fixed arguments (both package_facts tasks).
-    ("collections/ansible_collections/shieldops/connectors/roles/linux/tasks/snapshot/host.yml", "Read the package list", "ansible.builtin.package_facts"): set(),
+    (
+        "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/snapshot/host.yml",
+        "Read the package list",
+        "ansible.builtin.package_facts",
+    ): set(),
     (
         "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/snapshot/linux_service.yml",
         "Read package versions (inventory var shieldops_service_packages)",
@@ -174,8 +208,10 @@ REVIEWED: dict[tuple[str, str, str], set[str]] = {
 DERIVED: dict[str, set[str]] = {
     # Picked from the host's own list by equality with the requested name (else the run fails).
     "linux_svc": {"linux_host_services", "linux_service_name"},
-    # Cut from the resource id in the same set_fact that checks the id against the grammar (native_type).
-    "linux_service_name": {"linux_rid.startswith", "linux_rid.split"},
+    # The id the operation role's resolve_target filter matched against the grammar (it fails otherwise).
+    "linux_resource_id": {"shieldops_target.resource_id"},
+    # Cut from that id.
+    "linux_service_name": {"linux_resource_id.startswith", "linux_resource_id.split"},
     # The service's unit, or none for a host.
     "linux_log_unit": {"linux_svc.name"},
     # A value of a fixed map (any other action is a KeyError).
@@ -186,8 +222,8 @@ DERIVED: dict[str, set[str]] = {
 
 
 def _task_files() -> Iterator[Path]:
-    yield from sorted((ROOT / "collections/ansible_collections/shieldops/connectors/roles").glob("*/tasks/**/*.yml"))
-    yield from sorted((ROOT / "collections/ansible_collections/shieldops/connectors/roles").glob("*/handlers/**/*.yml"))
+    yield from sorted(ROLES.glob("*/tasks/**/*.yml"))
+    yield from sorted(ROLES.glob("*/handlers/**/*.yml"))
 
 
 def _tasks(items: Any) -> Iterator[dict[str, Any]]:
@@ -375,7 +411,7 @@ def _definitions(variable: str) -> Iterator[tuple[str, Any]]:
             yield path, args[variable]
         if isinstance(task.get("vars"), dict) and variable in task["vars"]:
             yield path, task["vars"][variable]
-    for file in sorted([*(ROOT / "collections/ansible_collections/shieldops/connectors/roles").glob("*/defaults/*.yml"), *(ROOT / "collections/ansible_collections/shieldops/connectors/roles").glob("*/vars/*.yml")]):
+    for file in sorted([*ROLES.glob("*/defaults/*.yml"), *ROLES.glob("*/vars/*.yml")]):
         doc = yaml.safe_load(file.read_text()) or {}
         if variable in doc:
             yield str(file.relative_to(ROOT)), doc[variable]
@@ -390,7 +426,7 @@ def test_role_variables_on_command_lines_come_from_where_the_table_says(variable
 
 
 def test_role_defaults_on_command_lines_are_fixed() -> None:
-    defaults = yaml.safe_load((ROOT / "collections/ansible_collections/shieldops/connectors/roles" / "linux" / "defaults" / "main.yml").read_text())
+    defaults = yaml.safe_load((ROLES / "linux" / "defaults" / "main.yml").read_text())
     assert isinstance(defaults["linux_event_lines"], int)
     for name in ("linux_supervisor_config_default", "linux_supervisord_log_default"):
         assert re.fullmatch(r"(/[A-Za-z0-9._-]+)+", defaults[name]), name
@@ -399,9 +435,7 @@ def test_role_defaults_on_command_lines_are_fixed() -> None:
 def test_the_service_grammar_keeps_a_name_one_word() -> None:
     """What the table's reasons rely on: a service name that passed the linux_service id grammar is one word for
     sh, shlex (systemd_service formats `systemctl ACTION 'UNIT'`) and supervisorctl, and is no option."""
-    capabilities = yaml.safe_load((ROOT / "collections/ansible_collections/shieldops/connectors/roles" / "linux" / "vars" / "main.yml").read_text())[
-        "shieldops_capabilities"
-    ]
+    capabilities = yaml.safe_load((ROLES / "linux" / "vars" / "main.yml").read_text())["shieldops_capabilities"]
     pattern = capabilities["native_types"]["linux_service"]["id_pattern"]
     assert re.fullmatch(pattern, "service/web-1/web@1:x.service")
     for bad in [

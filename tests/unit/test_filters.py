@@ -44,6 +44,21 @@ def test_classify_error(message: str, kind: str) -> None:
     assert not result["message"].startswith(kind + ":")
 
 
+def test_classify_error_finds_our_marker_inside_ansibles_wrapping() -> None:
+    """ansible-core 2.19 wraps the message of a filter that fails; the kind our filter stated must survive it."""
+    wrapped = (
+        "Task failed: Finalization of task args for 'ansible.builtin.set_fact' failed: Error while resolving value"
+        " for 'shieldops_target': The filter plugin 'shieldops.connectors.resolve_target' failed: invalid_request:"
+        " 'x' is not a resource id of this provider"
+    )
+    assert core.classify_error({"msg": wrapped}) == {
+        "kind": "invalid_request",
+        "message": "'x' is not a resource id of this provider",
+    }
+    lazily = "Task failed: The filter plugin 'shieldops.connectors.linux_inventory_host' failed: not_found: no host x"
+    assert core.classify_error({"msg": lazily})["kind"] == "not_found"
+
+
 def test_classify_error_reduces_xml_documents() -> None:
     xml = '<?xml version="1.0"?><ErrorResponse><Error><Code>AccessDenied</Code><Message>no</Message></Error>'
     result = core.classify_error({"msg": "Failed: " + xml})

@@ -20,6 +20,18 @@ def test_playbook_exists_and_is_provider_neutral(operation: str) -> None:
         assert provider not in text
 
 
+# The operation role dispatches: a provider role holds one task file per native type and operation (its leaf
+# files) and nothing that dispatches again.
+LEAF_FOLDERS = {
+    "get_health": "health",
+    "get_events": "events",
+    "list_resources": "list",
+    "create_snapshot": "snapshot",
+    "execute_action": "act",
+    "rollback": "rollback",
+}
+
+
 @pytest.mark.parametrize("provider", sorted(PROVIDER_TYPES))
 def test_provider_role_is_complete(provider: str) -> None:
     role = role_path(PROVIDER_TYPES[provider].role())
@@ -27,13 +39,12 @@ def test_provider_role_is_complete(provider: str) -> None:
     caps = yaml.safe_load((role / "vars" / "main.yml").read_text())["shieldops_capabilities"]
     assert "main" in specs, f"{provider} argument_specs lacks its generated main entry point"
     for operation in OPERATIONS:
-        assert (role / "tasks" / f"{operation}.yml").is_file(), f"{provider} lacks tasks/{operation}.yml"
-    # Each native type needs a task file per operation that dispatches by type.
-    for native in caps["native_types"]:
-        for folder in ("health", "events", "snapshot", "act", "list", "rollback"):
-            if folder == "act" and not caps["native_types"][native].get("actions"):
+        assert not (role / "tasks" / f"{operation}.yml").exists(), f"{provider} dispatches {operation} again"
+    for native, spec in caps["native_types"].items():
+        for operation, folder in LEAF_FOLDERS.items():
+            if operation == "execute_action" and not spec.get("actions"):
                 continue
-            if folder == "rollback" and native.endswith("cluster"):
+            if operation == "rollback" and native.endswith("cluster"):
                 continue
             assert (role / "tasks" / folder / f"{native}.yml").is_file(), f"{provider}: {folder}/{native}.yml"
 

@@ -191,6 +191,7 @@ def _warm_ansible() -> None:
     # Compiling the templates also loads, here, the filter and test plugins they name.
     template_cache.install()
     template_cache.prime(parsed.values())
+    _read_vocabularies()
 
     for fqcn in sorted(in_worker.ALLOWED_MODULES):
         # Importing a module's file runs its imports (module_utils, the SDK) but not main().
@@ -207,6 +208,16 @@ def _warm_ansible() -> None:
     in_worker.install()
     inline_tasks.install()
     local_tmp.install()
+
+
+def _read_vocabularies() -> None:
+    """The operation role's dispatch reads each provider's vocabulary (resolve_target): read here, once."""
+    from ...providers import PROVIDER_TYPES
+
+    core = importlib.import_module("ansible_collections.shieldops.connectors.plugins.filter.core")
+    for provider in PROVIDER_TYPES.values():
+        with contextlib.suppress(Exception):
+            core.role_vocabulary(provider.role())
 
 
 def _provider_plugins(kind: str) -> tuple[str, ...]:

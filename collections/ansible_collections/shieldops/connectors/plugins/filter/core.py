@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime
 import fnmatch
+import os
 import re
 
+import yaml
 from ansible.errors import AnsibleFilterError
+from ansible.utils.collection_loader._collection_finder import _get_collection_role_path
 
 DOCUMENTATION = ""
 
@@ -31,6 +34,11 @@ _ERROR_PATTERNS = (
                             r"Too many requests|\b429\b"),
 )
 _MAX_MESSAGE = 1000
+# The kinds our own tasks and filters state at the start of their message. ansible-core 2.19 wraps a failing
+# filter's message ("Task failed: The filter plugin '...' failed: not_found: ..."): the marker counts there too.
+_OWN_MARKER = re.compile(
+    r"(?:^|: )(policy_denied|snapshot_not_found|not_supported|invalid_request|not_found|unreachable): ", re.MULTILINE
+)
 
 
 def classify_error(result):
@@ -59,6 +67,9 @@ def classify_error(result):
     xml = re.search(r"<Code>([^<]*)</Code>\s*<Message>([^<]*)</Message>", message)
     if xml:
         message = re.sub(r"<\?xml.*", "%s: %s" % xml.groups(), message, flags=re.S)
+    own = _OWN_MARKER.search(message)
+    if own:
+        message = message[own.start(1):]
     for kind, pattern in _ERROR_PATTERNS:
         if re.search(pattern, message, re.MULTILINE):
             break
@@ -73,6 +84,55 @@ def classify_error(result):
         message = message[: status.start()].rstrip(" b'") + " " + inner.replace("\\", "")
     message = re.sub(r"^(%s):\s*" % "|".join(k for k, _ in _ERROR_PATTERNS), "", message)
     return {"kind": kind, "message": message[:_MAX_MESSAGE]}
+
+
+# Role folder -> its vocabulary. Our own role files, read once per process (the warm server reads them before it
+# forks, so a request's child finds them here).
+_VOCABULARIES = {}
+
+
+def role_vocabulary(role):
+    """The ``shieldops_capabilities`` a provider role declares in vars/main.yml; ``role`` is a full name or path."""
+    if os.path.isabs(role):
+        path = role
+    else:
+        found = _get_collection_role_path(role)
+        if not found:
+            raise AnsibleFilterError("invalid_request: no provider role %r" % str(role)[:120])
+        path = found[1]
+    if path not in _VOCABULARIES:
+        with open(os.path.join(path, "vars", "main.yml"), "rb") as handle:
+            doc = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        _VOCABULARIES[path] = doc["shieldops_capabilities"]
+    return _VOCABULARIES[path]
+
+
+def resolve_target(resource_id, role, action=None, check_mode=False):
+    """What the operation role dispatches on: the resource's native type (its task file is
+    ``<folder>/<native_type>.yml`` in the provider role) and, for an action, the checked action."""
+    capabilities = role_vocabulary(role)
+    target = {"resource_id": resource_id, "native_type": native_type(resource_id, capabilities)}
+    if action is not None:
+        target.update(
+            action=action["type"],
+            action_spec=check_action(action["type"], target["native_type"], capabilities),
+            parameters=action.get("parameters") or {},
+            dry_run=bool(check_mode) or _truthy(action.get("dry_run", False)),
+        )
+    return target
+
+
+def resolve_listing(resource_type, role):
+    """The native types a listing covers (each is ``list/<native_type>.yml`` in the provider role) and the
+    filter keys the provider accepts."""
+    capabilities = role_vocabulary(role)
+    return {"types": native_types_for(resource_type, capabilities), "filters": capabilities["filters"]}
+
+
+def _truthy(value):
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
 
 
 def native_type(resource_id, capabilities):
@@ -175,6 +235,8 @@ class FilterModule(object):
         return {
             "classify_error": classify_error,
             "native_type": native_type,
+            "resolve_target": resolve_target,
+            "resolve_listing": resolve_listing,
             "native_types_for": native_types_for,
             "check_action": check_action,
             "match_filters": match_filters,

@@ -7,6 +7,7 @@ import json
 import os
 import re
 
+from ansible.errors import AnsibleFilterError
 from ansible_collections.shieldops.connectors.plugins.filter.core import threshold_status, worst_status
 
 DOCUMENTATION = ""
@@ -281,9 +282,17 @@ def linux_snapshot_mismatch(snapshot, host, declared, service=None):
         "; ".join(problems[:5]))
 
 
+def linux_inventory_host(name, inventory_hosts):
+    """The host a resource id names, if the inventory has it; the controller is never a target."""
+    if name not in inventory_hosts or name == "localhost":
+        raise AnsibleFilterError("not_found: no host %s in the inventory" % str(name)[:253])
+    return name
+
+
 class FilterModule(object):
     def filters(self):
         return {
+            "linux_inventory_host": linux_inventory_host,
             "linux_supervisor_status": linux_supervisor_status,
             "linux_systemd_services": linux_systemd_services,
             "linux_systemd_show": linux_systemd_show,
