@@ -13,7 +13,7 @@ import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,6 +22,9 @@ from ..errors import ActionNotSupported, ConfigError, InvalidRequest, quote_untr
 from ..paths import role_path
 from ..policy import Policy
 from ..validation import MAX_INT, check_int, check_json_data, check_name, check_text
+
+if TYPE_CHECKING:  # the sandbox's code is loaded only by the providers that have one, when it is asked for
+    from ..sandbox.backend import SandboxBackend
 
 __all__ = ["ActionSpec", "Capabilities", "EnvironmentSettings", "NativeType", "Provider", "describe_validation"]
 
@@ -191,6 +194,11 @@ class Provider:
         """The provider's role, by full name or absolute path: ours live in our collection as
         ``shieldops.connectors.<name>``; a provider shipped elsewhere overrides this."""
         return f"shieldops.connectors.{cls.name}"
+
+    @classmethod
+    def sandbox_backend(cls) -> SandboxBackend | None:
+        """The local backend `shieldops-ansible sandbox up` starts for this provider (sandbox/backend.py), if any."""
+        return None
 
     def parse_settings(self, raw: Mapping[str, Any], where: str) -> EnvironmentSettings:
         from pydantic import ValidationError

@@ -12,12 +12,15 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator
 
 from ...errors import AuthenticationError, BackendUnavailable, PermissionDenied
 from ..base import EnvironmentSettings, Provider
+
+if TYPE_CHECKING:
+    from ...sandbox.backend import SandboxBackend
 
 __all__ = ["AwsProvider", "AwsSettings"]
 
@@ -159,6 +162,12 @@ class AwsProvider(Provider):
                 cached = await asyncio.to_thread(_assume_role, settings)
                 self._cache[settings] = cached
         return env | cached.env
+
+    @classmethod
+    def sandbox_backend(cls) -> SandboxBackend:
+        from .sandbox import AwsSandboxBackend
+
+        return AwsSandboxBackend()
 
 
 def _from_ours(names: frozenset[str]) -> dict[str, str]:

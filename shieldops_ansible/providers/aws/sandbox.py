@@ -11,16 +11,21 @@ from __future__ import annotations
 import io
 import json
 import re
+import sys
 import urllib.request
 import zipfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ACCOUNT", "REGION", "AwsSandbox", "seed_aws"]
+from ...sandbox.backend import MAIN_PROCESS, StartedBackend, free_port, spawn, stop_process_groups, wait_http
+
+__all__ = ["ACCOUNT", "REGION", "AwsSandbox", "AwsSandboxBackend", "seed_aws"]
 
 ACCOUNT = "123456789012"
+_MOTO_SERVER = "shieldops_ansible.providers.aws.moto_server"  # moto with its two changes, as a program
 REGION = "us-east-1"
 _TRUST = {
     "Version": "2012-10-17",
@@ -105,6 +110,37 @@ class AwsSandbox:
         }
         env.update(overrides)
         return env
+
+
+class AwsSandboxBackend:
+    """moto on a free loopback port (with moto_server.py's two changes), seeded; environments `aws` (the agent
+    role) and `aws-readonly`."""
+
+    name = "aws"
+
+    def start(self, directory: Path, log: Callable[[str], None]) -> StartedBackend:
+        port = free_port()
+        server = [sys.executable, "-m", _MOTO_SERVER, "-H", "127.0.0.1", "-p", str(port)]
+        proc = spawn(server, directory / "logs" / "moto.log")
+        try:
+            endpoint = f"http://127.0.0.1:{port}"
+            wait_http(f"{endpoint}/moto-api/data.json", 30, proc)
+            log(f"aws: moto on {endpoint}")
+            aws = seed_aws(endpoint, directory)
+        except BaseException:
+            stop_process_groups([proc.pid])
+            raise
+        return StartedBackend(
+            processes={MAIN_PROCESS: {"pid": proc.pid, "port": port}},
+            environments={
+                "aws": aws.environment(),
+                "aws-readonly": aws.environment(role_arn=aws.readonly_role_arn),
+            },
+            resources=aws.resources,
+        )
+
+    def stop(self, state: Mapping[str, Any]) -> None:
+        """Nothing outlives moto's process."""
 
 
 def _lambda_zip() -> bytes:

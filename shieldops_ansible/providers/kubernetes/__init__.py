@@ -8,12 +8,15 @@ reaches the run only through the secret channel (``K8S_AUTH_API_KEY``), never a 
 from __future__ import annotations
 
 import os
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from ...errors import AuthenticationError
 from ..base import EnvironmentSettings, Provider
+
+if TYPE_CHECKING:
+    from ...sandbox.backend import SandboxBackend
 
 __all__ = ["KubernetesProvider", "KubernetesSettings"]
 
@@ -101,3 +104,9 @@ class KubernetesProvider(Provider):
             "K8S_AUTH_VERIFY_SSL": "true",
             "K8S_AUTH_API_KEY": token,
         }
+
+    @classmethod
+    def sandbox_backend(cls) -> SandboxBackend:
+        from .sandbox import KubernetesSandboxBackend
+
+        return KubernetesSandboxBackend()

@@ -12,13 +12,15 @@ import json
 import secrets
 import sys
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ...sandbox.backend import MAIN_PROCESS, SandboxError, StartedBackend, spawn, stop_process_groups
 from ...sandbox.tls import make_ca_and_server_cert
 from .kube_apiserver import KubeApiServer, ready_node
 
-__all__ = ["start_kubernetes"]
+__all__ = ["KubernetesSandboxBackend", "start_kubernetes"]
 
 _OPERATOR_RULES = [
     {
@@ -95,17 +97,23 @@ def serve(directory: Path) -> None:
         time.sleep(3600)
 
 
-def start_kubernetes(directory: Path, log_file: Path, spawn: Any) -> tuple[int, dict[str, Any]]:
+def start_kubernetes(directory: Path, log_file: Path) -> tuple[int, dict[str, Any]]:
     """Start the server process; return its pid and the environment settings that reach it."""
     base = directory / "kubernetes"
     (base / "server.json").unlink(missing_ok=True)
-    pid = spawn([sys.executable, "-m", "shieldops_ansible.providers.kubernetes.sandbox", str(directory)], log_file)
-    deadline = time.monotonic() + 30
-    while not (base / "server.json").exists():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the Kubernetes API test server did not start; see {log_file}")
-        time.sleep(0.05)
-    port = json.loads((base / "server.json").read_text())["port"]
+    proc = spawn([sys.executable, "-m", "shieldops_ansible.providers.kubernetes.sandbox", str(directory)], log_file)
+    try:
+        deadline = time.monotonic() + 30
+        while not (base / "server.json").exists():
+            if proc.poll() is not None:
+                raise SandboxError(f"the Kubernetes API test server exited with code {proc.returncode}; see {log_file}")
+            if time.monotonic() > deadline:
+                raise SandboxError(f"the Kubernetes API test server did not start; see {log_file}")
+            time.sleep(0.05)
+        port = json.loads((base / "server.json").read_text())["port"]
+    except BaseException:
+        stop_process_groups([proc.pid])
+        raise
     env = {
         "provider": "kubernetes",
         "server": f"https://127.0.0.1:{port}",
@@ -113,7 +121,26 @@ def start_kubernetes(directory: Path, log_file: Path, spawn: Any) -> tuple[int, 
         "token_file": str(base / "agent.token"),
         "cluster_name": "sandbox",
     }
-    return pid, env
+    return proc.pid, env
+
+
+class KubernetesSandboxBackend:
+    """The API test server over TLS, seeded; environments `kubernetes` (the agent account) and
+    `kubernetes-readonly`."""
+
+    name = "kubernetes"
+
+    def start(self, directory: Path, log: Callable[[str], None]) -> StartedBackend:
+        pid, env = start_kubernetes(directory, directory / "logs" / "kubernetes.log")
+        log(f"kubernetes: API server on {env['server']}")
+        readonly = env | {"token_file": str(directory / "kubernetes" / "readonly.token")}
+        return StartedBackend(
+            processes={MAIN_PROCESS: {"pid": pid}},
+            environments={"kubernetes": env, "kubernetes-readonly": readonly},
+        )
+
+    def stop(self, state: Mapping[str, Any]) -> None:
+        """Nothing outlives the server's process."""
 
 
 if __name__ == "__main__":

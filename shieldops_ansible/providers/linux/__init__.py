@@ -13,12 +13,15 @@ import os
 import shlex
 import stat
 import tempfile
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ...errors import AuthenticationError
 from ..base import EnvironmentSettings, Provider
+
+if TYPE_CHECKING:
+    from ...sandbox.backend import SandboxBackend
 
 __all__ = ["LinuxProvider", "LinuxSettings"]
 
@@ -157,3 +160,9 @@ class LinuxProvider(Provider):
             "ANSIBLE_TIMEOUT": str(settings.connect_timeout),
             "ANSIBLE_PIPELINING": "True",
         }
+
+    @classmethod
+    def sandbox_backend(cls) -> SandboxBackend:
+        from .sandbox import LinuxSandboxBackend
+
+        return LinuxSandboxBackend()

@@ -23,18 +23,22 @@ import os
 import random
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-__all__ = ["LinuxHost", "LinuxSandbox", "start_linux", "stop_linux"]
+from ...sandbox.backend import StartedBackend, free_port, spawn, stop_process_groups
+
+__all__ = ["LinuxHost", "LinuxSandbox", "LinuxSandboxBackend", "start_linux", "stop_linux"]
 
 SSHD = "/usr/sbin/sshd"
 # ansible.builtin.reboot's defaults (ansible-core plugins/action/reboot.py): the directories its find module
@@ -84,20 +88,6 @@ def _run(*args: str) -> str:
     if proc.returncode != 0:
         raise LinuxSandboxError(f"{' '.join(args)} failed: {proc.stderr.strip()[:300]}")
     return proc.stdout
-
-
-def _spawn(args: list[str], log: Path, env: dict[str, str] | None = None) -> int:
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env
-        )
-    return proc.pid
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_tcp(address: str, port: int, timeout_s: float, netns: str | None = None) -> None:
@@ -300,6 +290,27 @@ def _host_mounts(host: LinuxHost, cover: str, cover_is_dir: bool) -> list[str]:
     return [*mounts, cover, str(d / "shutdown.orig"), str(standin), cover]
 
 
+class LinuxSandboxBackend:
+    """The hosts of start_linux(), environment `linux`; its network namespaces and links are saved as the state
+    file's "network" (as sandboxes have always kept them), for stop()."""
+
+    name = "linux"
+
+    def start(self, directory: Path, log: Callable[[str], None]) -> StartedBackend:
+        sandbox = start_linux(directory)
+        log(f"linux: {', '.join(f'{h.name} ({h.address}:{h.port})' for h in sandbox.hosts)}")
+        return StartedBackend(
+            processes={name: {"pid": pid} for name, pid in sandbox.pids.items()},
+            environments={"linux": sandbox.environment()},
+            resources={h.name: h.address for h in sandbox.hosts},
+            state={"network": {"netns": sandbox.netns, "links": sandbox.links}},
+        )
+
+    def stop(self, state: Mapping[str, Any]) -> None:
+        network = state.get("network") or {}
+        stop_linux({}, network.get("netns", []), network.get("links", []))
+
+
 def start_linux(directory: Path) -> LinuxSandbox:
     """Start the hosts; return the sandbox (its pids, namespaces and links for stop_linux)."""
     if not Path(SSHD).exists():
@@ -322,7 +333,8 @@ def start_linux(directory: Path) -> LinuxSandbox:
         public_key = Path(f"{key}.pub").read_text()
         with contextlib.suppress(FileNotFoundError):
             sandbox.agent_socket.unlink()
-        sandbox.pids["ssh-agent"] = _spawn(["ssh-agent", "-D", "-a", str(sandbox.agent_socket)], base / "ssh-agent.log")
+        agent = ["ssh-agent", "-D", "-a", str(sandbox.agent_socket)]
+        sandbox.pids["ssh-agent"] = spawn(agent, base / "ssh-agent.log").pid
         _wait_unix_socket(sandbox.agent_socket, 10)
         _run_with_env({"SSH_AUTH_SOCK": str(sandbox.agent_socket)}, "ssh-add", "-q", str(key))
         key.unlink()
@@ -339,7 +351,7 @@ def start_linux(directory: Path) -> LinuxSandbox:
                 ns_ip = _make_namespace(netns, f"so{tag}{index}", index, sandbox)
                 host = LinuxHost(name, ns_ip, 22, netns, host_dir, programs)
             else:
-                host = LinuxHost(name, "127.0.0.1", _free_port(), None, host_dir, programs)
+                host = LinuxHost(name, "127.0.0.1", free_port(), None, host_dir, programs)
             _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_dir / "ssh_host_ed25519_key"))
             (host_dir / "boot_id").write_text(f"sandbox-boot-{tag}-{index}\n")
             (host_dir / "authorized_keys").write_text(public_key)
@@ -366,9 +378,9 @@ def start_linux(directory: Path) -> LinuxSandbox:
                 prefix = ["ip", "netns", "exec", host.netns, *unshare, "--uts", "sh", "-c", script, "sh", name, *mounts]
             else:
                 prefix = [*unshare, "sh", "-c", _MOUNTS_THEN_EXEC, "sh", *mounts]
-            sandbox.pids[f"{name}/sshd"] = _spawn(prefix + sshd, host_dir / "sshd.log")
+            sandbox.pids[f"{name}/sshd"] = spawn(prefix + sshd, host_dir / "sshd.log").pid
             if programs:
-                sandbox.pids[f"{name}/supervisord"] = _spawn(prefix + supervisord, host_dir / "supervisord.out")
+                sandbox.pids[f"{name}/supervisord"] = spawn(prefix + supervisord, host_dir / "supervisord.out").pid
             sandbox.hosts.append(host)
         lines = []
         for host in sandbox.hosts:
@@ -462,23 +474,7 @@ def _inventory(sandbox: LinuxSandbox) -> str:
 
 
 def stop_linux(pids: dict[str, int], netns: list[str], links: list[str]) -> None:
-    import signal
-
-    for pid in pids.values():
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 5
-    for pid in pids.values():
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-            time.sleep(0.05)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
+    stop_process_groups(pids.values())
     # sshd's sessions (a persistent control connection's, among others) run in sessions of their own, outside the
     # process group of the sshd we started: end what still runs inside the namespaces we made, or it outlives them.
     for ns in netns:

@@ -1,0 +1,130 @@
+"""What a provider's sandbox backend is to `shieldops-ansible sandbox`, and the helpers backends share.
+
+A provider that has a local backend returns one from ``Provider.sandbox_backend()``; the manager
+(:mod:`.manager`) finds them through the provider registry and names none of them. A backend starts its
+processes, each in a session of its own (:func:`spawn`) so that the manager can end its whole process group, seeds
+them, and returns what the manager records: the processes, the environments of ``DIR/shieldops.yaml``, the seeded
+resource ids, and what its ``stop`` needs later.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = [
+    "MAIN_PROCESS",
+    "SandboxBackend",
+    "SandboxError",
+    "StartedBackend",
+    "alive",
+    "free_port",
+    "spawn",
+    "stop_process_groups",
+    "wait_http",
+]
+
+# The key of a backend's one main process in StartedBackend.processes: recorded under the backend's own name.
+MAIN_PROCESS = ""
+
+
+class SandboxError(RuntimeError):
+    pass
+
+
+@dataclass
+class StartedBackend:
+    """What a started backend hands the manager (every value JSON-able: it is kept in ``DIR/sandbox.json``)."""
+
+    # Name -> {"pid": int, ...}: each started by spawn(), a process group of its own that the manager ends at
+    # `down`. Recorded as "<backend>/<name>", or "<backend>" for MAIN_PROCESS.
+    processes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Environment name -> its entry in DIR/shieldops.yaml; a name two backends give is an error.
+    environments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The seeded resource ids, recorded as state["resources"][<backend>] (tests arrange and look by them); None: none.
+    resources: Any = None
+    # What stop() needs besides the processes: top-level keys of the state file, which stop() is given back.
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class SandboxBackend(Protocol):
+    name: str
+
+    def start(self, directory: Path, log: Callable[[str], None]) -> StartedBackend:
+        """Start and seed; return when ready. On failure, end what it started and raise.
+
+        ``directory`` is the sandbox's folder; ``directory / "logs"`` exists. ``log`` takes one progress line."""
+        ...
+
+    def stop(self, state: Mapping[str, Any]) -> None:
+        """Undo what the processes' end does not (their process groups are ended before this is called).
+
+        ``state`` holds the keys its start saved in StartedBackend.state, or lacks them (nothing to undo)."""
+        ...
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def spawn(args: list[str], log_file: Path) -> subprocess.Popen[bytes]:
+    """Start ``args`` in a session of its own (its pid is its process group's id), output appended to ``log_file``."""
+    with open(log_file, "ab") as out:
+        return subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+
+
+def wait_http(url: str, timeout_s: float, proc: subprocess.Popen[bytes]) -> None:
+    """Wait until ``url`` answers; fail early if ``proc`` exits first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SandboxError(f"backend exited with code {proc.returncode} before it was ready ({url})")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.1)
+    raise SandboxError(f"backend not ready after {timeout_s:.0f} s: {url}")
+
+
+def stop_process_groups(pids: Iterable[int], timeout_s: float = 5) -> None:
+    """End the process groups that spawn() started: SIGTERM, then SIGKILL to those left after ``timeout_s``.
+
+    Only the groups we started: start_new_session made each pid its group's id."""
+    pids = list(pids)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    for pid in pids:
+        while time.monotonic() < deadline and alive(pid):
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            time.sleep(0.05)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
