@@ -245,20 +245,17 @@ async def recorded(log: Path | None, **fields: Any) -> AsyncIterator[AuditRecord
 
 
 def recording_request_ids(
-    record: AuditRecord, then: Callable[[Mapping[str, Any]], None] | None
+    record: AuditRecord,
+    then: Callable[[Mapping[str, Any]], None] | None,
+    request_ids: Callable[[Mapping[str, Any]], list[str]],
 ) -> Callable[[Mapping[str, Any]], None]:
-    """An event callback that keeps the provider request ids modules report (``request_ids`` in a task result) in
-    the audit record, then passes the event on."""
+    """An event callback that keeps the provider request ids of each task result (``request_ids``: the
+    provider's reading of a result, ``Provider.request_ids``) in the audit record, then passes the event on."""
 
     def on_event(event: Mapping[str, Any]) -> None:
         if event.get("event") in {"runner_on_ok", "runner_on_failed"}:
             res = (event.get("event_data") or {}).get("res") or {}
-            ids = res.get("request_ids")
-            ids = list(ids) if isinstance(ids, list) else []
-            # amazon.aws modules drop ResponseMetadata from results, but keep it when a call fails.
-            failed_call = res.get("response_metadata")
-            if isinstance(failed_call, Mapping) and failed_call.get("request_id"):
-                ids.append(failed_call["request_id"])
+            ids = request_ids(res) if isinstance(res, Mapping) else []
             if ids:
                 record.keep_request_ids(ids)
         if then is not None:

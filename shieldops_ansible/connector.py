@@ -252,7 +252,7 @@ class InfraConnector:
         record = audit.current_record()
         on_event = _chained(on_progress, self._on_event)
         if record is not None:
-            on_event = audit.recording_request_ids(record, on_event)
+            on_event = audit.recording_request_ids(record, on_event, self.environment.provider.request_ids)
         started = time.monotonic()
         run: RunResult = await self._engine.run(
             RunRequest(

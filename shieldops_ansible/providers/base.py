@@ -200,6 +200,13 @@ class Provider:
         """The local backend `shieldops-ansible sandbox up` starts for this provider (sandbox/backend.py), if any."""
         return None
 
+    @classmethod
+    def request_ids(cls, result: Mapping[str, Any]) -> list[str]:
+        """The provider's request ids in a task result, kept in the audit record: ``request_ids`` where our
+        modules report them; a provider whose modules say more overrides this."""
+        ids = result.get("request_ids")
+        return [str(i) for i in ids] if isinstance(ids, list) else []
+
     def parse_settings(self, raw: Mapping[str, Any], where: str) -> EnvironmentSettings:
         from pydantic import ValidationError
 

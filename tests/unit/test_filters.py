@@ -4,9 +4,11 @@ import importlib.util
 from types import ModuleType
 
 import pytest
+import yaml
 from ansible.errors import AnsibleFilterError
 
-from shieldops_ansible.paths import project_dir
+from shieldops_ansible.paths import project_dir, role_path
+from shieldops_ansible.providers import PROVIDER_TYPES
 
 
 def _load() -> ModuleType:
@@ -21,27 +23,60 @@ def _load() -> ModuleType:
 core = _load()
 
 
+def _rules(provider: str) -> dict[str, object]:
+    """The errors section of a provider role's vocabulary: how that provider's failures read."""
+    vocabulary = yaml.safe_load((role_path(PROVIDER_TYPES[provider].role()) / "vars" / "main.yml").read_text())
+    rules: dict[str, object] = vocabulary["shieldops_capabilities"].get("errors") or {}
+    return rules
+
+
+AWS, KUBE, LINUX = _rules("aws"), _rules("kubernetes"), _rules("linux")
+
+
 @pytest.mark.parametrize(
-    "message,kind",
+    "message,rules,kind",
     [
-        ("An error occurred (UnauthorizedOperation) when calling the StopInstances operation", "permission_denied"),
-        ("User x is not authorized to perform: ecs:UpdateService", "permission_denied"),
-        ("An error occurred (InvalidInstanceID.NotFound)", "not_found"),
-        ("not_found: no ECS service x", "not_found"),
-        ("An error occurred (ExpiredToken) when calling", "authentication"),
-        ("Could not connect to the endpoint URL: http://127.0.0.1:1/", "backend_unavailable"),
-        ("Failed to patch object: Too many requests, please try again later. (429)", "backend_unavailable"),
-        ("An error occurred (RequestLimitExceeded) when calling the StopInstances operation", "backend_unavailable"),
-        ("policy_denied: policy rule read_only: the environment is read-only", "policy_denied"),
-        ("Validating arguments against arg spec 'get_health'", "invalid_request"),
-        ("snapshot_not_found: no snapshot snap-x", "snapshot_not_found"),
-        ("something else broke", "failed"),
+        (
+            "An error occurred (UnauthorizedOperation) when calling the StopInstances operation",
+            AWS,
+            "permission_denied",
+        ),
+        ("User x is not authorized to perform: ecs:UpdateService", AWS, "permission_denied"),
+        ("An error occurred (InvalidInstanceID.NotFound)", AWS, "not_found"),
+        ("not_found: no ECS service x", None, "not_found"),
+        ("An error occurred (ExpiredToken) when calling", AWS, "authentication"),
+        ("Could not connect to the endpoint URL: http://127.0.0.1:1/", AWS, "backend_unavailable"),
+        ("Failed to patch object: Too many requests, please try again later. (429)", None, "backend_unavailable"),
+        (
+            "An error occurred (RequestLimitExceeded) when calling the StopInstances operation",
+            AWS,
+            "backend_unavailable",
+        ),
+        ("policy_denied: policy rule read_only: the environment is read-only", None, "policy_denied"),
+        ("Validating arguments against arg spec 'get_health'", None, "invalid_request"),
+        ("snapshot_not_found: no snapshot snap-x", None, "snapshot_not_found"),
+        ("Failed to connect to the host via ssh: root@h: Permission denied (publickey).", LINUX, "authentication"),
+        ('deployments.apps "web" not found (reason NotFound)', KUBE, "not_found"),
+        ("something else broke", AWS, "failed"),
     ],
 )
-def test_classify_error(message: str, kind: str) -> None:
-    result = core.classify_error({"msg": message})
+def test_classify_error(message: str, rules: dict[str, object] | None, kind: str) -> None:
+    result = core.classify_error({"msg": message}, rules)
     assert result["kind"] == kind
     assert not result["message"].startswith(kind + ":")
+
+
+def test_a_providers_words_mean_nothing_for_another_provider() -> None:
+    """Each provider's error words live in its own vocabulary: AWS's codes do not classify a Kubernetes failure."""
+    message = "An error occurred (AccessDenied) when calling the GetFunction operation"
+    assert core.classify_error({"msg": message}, AWS)["kind"] == "permission_denied"
+    assert core.classify_error({"msg": message}, KUBE)["kind"] == "failed"
+    assert core.classify_error({"msg": "Permission denied (publickey)."}, AWS)["kind"] == "failed"
+
+
+def test_an_unreadable_vocabulary_does_not_hide_the_failure() -> None:
+    result = core.classify_error({"msg": "policy_denied: read_only"}, "/nonexistent/role")
+    assert result == {"kind": "policy_denied", "message": "read_only"}
 
 
 def test_classify_error_finds_our_marker_inside_ansibles_wrapping() -> None:
@@ -61,7 +96,7 @@ def test_classify_error_finds_our_marker_inside_ansibles_wrapping() -> None:
 
 def test_classify_error_reduces_xml_documents() -> None:
     xml = '<?xml version="1.0"?><ErrorResponse><Error><Code>AccessDenied</Code><Message>no</Message></Error>'
-    result = core.classify_error({"msg": "Failed: " + xml})
+    result = core.classify_error({"msg": "Failed: " + xml}, AWS)
     assert result == {"kind": "permission_denied", "message": "Failed: AccessDenied: no"}
 
 
@@ -90,12 +125,12 @@ def test_classify_error_of_a_failed_loop_uses_the_failed_item() -> None:
         "msg": "One or more items failed",
         "results": [{"failed": False}, {"failed": True, "msg": "An error occurred (AccessDenied) on CreateSnapshot"}],
     }
-    assert core.classify_error(result)["kind"] == "permission_denied"
+    assert core.classify_error(result, AWS)["kind"] == "permission_denied"
 
 
 def test_classify_error_reads_the_api_error_code() -> None:
     result = {"msg": "Failed to create snapshot", "error": {"code": "UnauthorizedOperation", "message": "denied"}}
-    assert core.classify_error(result) == {
+    assert core.classify_error(result, AWS) == {
         "kind": "permission_denied",
         "message": "Failed to create snapshot (UnauthorizedOperation: denied)",
     }
@@ -106,7 +141,7 @@ def test_classify_error_finds_the_cause_in_the_traceback() -> None:
         "Traceback...\nbotocore.exceptions.ClientError: "
         "An error occurred (UnauthorizedOperation) when calling the CreateSnapshot operation: no\n"
     )
-    result = core.classify_error({"msg": "Failed to create snapshot", "exception": trace})
+    result = core.classify_error({"msg": "Failed to create snapshot", "exception": trace}, AWS)
     assert result["kind"] == "permission_denied" and "CreateSnapshot" in result["message"]
 
 
@@ -121,7 +156,7 @@ def test_classify_error_reduces_kubernetes_status_documents() -> None:
         '"message": "deployments.apps \\\\"web\\\\" is forbidden: User \\\\"u\\\\" cannot patch resource '
         '\\\\"deployments/scale\\\\"", "reason": "Forbidden", "code": 403}\''
     )
-    result = core.classify_error({"msg": msg})
+    result = core.classify_error({"msg": msg}, KUBE)
     assert result["kind"] == "permission_denied"
     assert result["message"] == (
         'Scale request failed: deployments.apps "web" is forbidden: User "u" cannot patch resource "deployments/scale"'

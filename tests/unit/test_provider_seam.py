@@ -46,3 +46,14 @@ def test_the_worker_allow_list_is_the_providers_own() -> None:
     assert declared <= ALLOWED_MODULES
     # What is not a provider's is the controller's own file modules, used by our action plugins.
     assert {m.partition(".")[0] + "." + m.split(".")[1] for m in ALLOWED_MODULES - declared} == {"ansible.builtin"}
+
+
+def test_request_ids_are_the_providers_reading_of_a_result() -> None:
+    """The audit record's request ids: ``request_ids`` for every provider; where else amazon.aws keeps one (a
+    failed call's response_metadata) only AWS knows."""
+    from shieldops_ansible.providers.base import Provider
+
+    failed_call = {"request_ids": ["r1"], "response_metadata": {"request_id": "r2"}}
+    assert Provider.request_ids(failed_call) == ["r1"]
+    assert PROVIDER_TYPES["aws"].request_ids(failed_call) == ["r1", "r2"]
+    assert PROVIDER_TYPES["kubernetes"].request_ids({"request_ids": "not a list"}) == []

@@ -11,6 +11,7 @@ import asyncio
 import os
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -132,6 +133,15 @@ class AwsProvider(Provider):
         from . import warm
 
         warm.warm_up()
+
+    @classmethod
+    def request_ids(cls, result: Mapping[str, Any]) -> list[str]:
+        ids = super().request_ids(result)
+        # amazon.aws modules drop ResponseMetadata from results, but keep it when a call fails.
+        failed_call = result.get("response_metadata")
+        if isinstance(failed_call, Mapping) and failed_call.get("request_id"):
+            ids.append(str(failed_call["request_id"]))
+        return ids
 
     def __init__(self) -> None:
         self._cache: dict[AwsSettings, _Cached] = {}

@@ -16,74 +16,90 @@ DOCUMENTATION = ""
 _COMMON_TYPES = ("instance", "service", "function", "cluster")
 _STATUS_ORDER = {"healthy": 0, "unknown": 1, "degraded": 2, "unhealthy": 3}
 
-# Ordered: the first pattern found in a failure message decides its kind.
-_ERROR_PATTERNS = (
-    ("policy_denied", r"^policy_denied:"),
-    ("snapshot_not_found", r"^snapshot_not_found:"),
-    ("not_supported", r"^not_supported:"),
-    ("invalid_request", r"^invalid_request:|Validating arguments against arg spec|Unsupported parameters|"
-                        r"ValidationException|InvalidParameter|is not a valid|value of .* must be one of"),
-    ("not_found", r"^not_found:|NotFound|NoSuchEntity|ResourceNotFoundException|ClusterNotFoundException|"
-                  r"ServiceNotFoundException|does not exist|Function not found"),
-    ("permission_denied", r"UnauthorizedOperation|AccessDenied|not authorized to perform|Forbidden|\b403\b"),
-    ("authentication", r"Permission denied \(publickey|Host key verification failed|REMOTE HOST IDENTIFICATION|"
-                       r"InvalidClientTokenId|ExpiredToken|AuthFailure|UnrecognizedClient|SignatureDoesNotMatch|"
-                       r"Unable to locate credentials|NoCredentialsError|InvalidAccessKeyId"),
-    ("backend_unavailable", r"^unreachable:|Could not connect to the endpoint|EndpointConnectionError|Connection refused|"
-                            r"timed out|ServiceUnavailable|Throttling|RequestLimitExceeded|TooManyRequests|"
-                            r"Too many requests|\b429\b"),
-)
+# The kinds, in the order they are tried: the first whose pattern is found in a failure message decides. These
+# are the patterns of every provider (our own tasks' markers, Ansible's argument checks, HTTP and socket words);
+# each provider adds its own under ``errors.kinds`` in its vocabulary.
+_KINDS = ("policy_denied", "snapshot_not_found", "not_supported", "invalid_request", "not_found",
+          "permission_denied", "authentication", "backend_unavailable")
+_COMMON_PATTERNS = {
+    "policy_denied": r"^policy_denied:",
+    "snapshot_not_found": r"^snapshot_not_found:",
+    "not_supported": r"^not_supported:",
+    "invalid_request": r"^invalid_request:|Validating arguments against arg spec|Unsupported parameters|"
+                       r"is not a valid|value of .* must be one of",
+    "not_found": r"^not_found:|does not exist",
+    "permission_denied": r"Forbidden|\b403\b",
+    "authentication": r"(?!)",
+    "backend_unavailable": r"^unreachable:|Connection refused|timed out|ServiceUnavailable|TooManyRequests|"
+                           r"Too many requests|\b429\b",
+}
 _MAX_MESSAGE = 1000
 # The kinds our own tasks and filters state at the start of their message. ansible-core 2.19 wraps a failing
 # filter's message ("Task failed: The filter plugin '...' failed: not_found: ..."): the marker counts there too.
-_OWN_MARKER = re.compile(
-    r"(?:^|: )(policy_denied|snapshot_not_found|not_supported|invalid_request|not_found|unreachable): ", re.MULTILINE
-)
+_OWN_MARKER = re.compile(r"(?:^|: )(%s|unreachable): " % "|".join(_KINDS[:5]), re.MULTILINE)
 
 
-def classify_error(result):
-    """Turn a failed task result into {kind, message}; the facade maps kind to an exception class."""
+def classify_error(result, rules=None):
+    """Turn a failed task result into {kind, message}; the facade maps kind to an exception class.
+
+    ``rules``: the provider role (full name or path) whose vocabulary's ``errors`` section says how its failures
+    read, or that section itself: ``kinds`` (kind -> patterns), ``causes`` (patterns whose first match in the
+    module's traceback is added to a message that lacks it) and ``documents`` (an error document quoted in a
+    message: ``pattern`` from where it starts to the end, replaced by ``keep``, a match template).
+    """
+    rules = _error_rules(rules)
     result = result or {}
     # A failed loop says only "One or more items failed": the first failed item has the reason.
     failed_items = [r for r in result.get("results") or [] if isinstance(r, dict) and r.get("failed")]
     if failed_items:
         result = failed_items[0]
     message = str(result.get("msg") or result.get("message") or "")
-    # amazon.aws puts the API's error code beside msg; some modules leave it out of msg.
+    # An API's error code beside msg ({"error": {"code", "message"}}), which some modules leave out of msg.
     api_error = result.get("error")
     if isinstance(api_error, dict) and api_error.get("code") and str(api_error["code"]) not in message:
         message = "%s (%s: %s)" % (message, api_error["code"], api_error.get("message", ""))
-    # Some amazon.aws modules wrap the botocore error and keep it only in the traceback.
-    cause = re.search(r"An error occurred \(([^)]+)\) when calling the \w+ operation[^\n]*",
-                      str(result.get("exception") or ""))
-    if cause and cause.group(1) not in message:
-        message = "%s (%s)" % (message, cause.group(0).strip())
+    for pattern in rules.get("causes") or ():
+        cause = re.search(pattern, str(result.get("exception") or ""))
+        if cause:
+            if cause.group(1 if cause.groups() else 0) not in message:
+                message = "%s (%s)" % (message, cause.group(0).strip())
+            break
     # A command-like module that fails with an empty msg said why on stderr or stdout.
     for extra in ("stderr", "stdout", "module_stderr", "exception"):
         if not message.strip() and str(result.get(extra) or "").strip():
             lines = str(result[extra]).strip().splitlines()
             message = lines[-1] if extra in ("module_stderr", "exception") else "; ".join(lines[-5:])
-    # Some endpoints answer with an XML error document; keep its code and message only.
-    xml = re.search(r"<Code>([^<]*)</Code>\s*<Message>([^<]*)</Message>", message)
-    if xml:
-        message = re.sub(r"<\?xml.*", "%s: %s" % xml.groups(), message, flags=re.S)
     own = _OWN_MARKER.search(message)
     if own:
         message = message[own.start(1):]
-    for kind, pattern in _ERROR_PATTERNS:
-        if re.search(pattern, message, re.MULTILINE):
+    kinds = rules.get("kinds") or {}
+    kind = "failed"
+    for candidate in _KINDS:
+        patterns = [_COMMON_PATTERNS[candidate], *(kinds.get(candidate) or ())]
+        if any(re.search(p, message, re.MULTILINE) for p in patterns):
+            kind = candidate
             break
-    else:
-        kind = "failed"
-    # kubernetes.core quotes the API server's Status document (as Python bytes): keep only its message.
-    status = re.search(r'\{"kind": "Status".*?"message": "(.*?)", "reason"', message, re.S)
-    if status:
-        inner = status.group(1)
-        while '\\"' in inner:
-            inner = inner.replace('\\"', '"')
-        message = message[: status.start()].rstrip(" b'") + " " + inner.replace("\\", "")
-    message = re.sub(r"^(%s):\s*" % "|".join(k for k, _ in _ERROR_PATTERNS), "", message)
+    for document in rules.get("documents") or ():
+        found = re.search(document["pattern"], message, re.S)
+        if found:
+            kept = found.expand(document["keep"])
+            while '\\"' in kept:
+                kept = kept.replace('\\"', '"')
+            message = (message[: found.start()].rstrip(" b'") + " " + kept.replace("\\", "")).strip()
+    message = re.sub(r"^(%s|unreachable):\s*" % "|".join(_KINDS), "", message)
     return {"kind": kind, "message": message[:_MAX_MESSAGE]}
+
+
+def _error_rules(rules):
+    if isinstance(rules, dict):
+        return rules
+    if rules:
+        # A failure to read the vocabulary must not hide the failure being classified.
+        try:
+            return role_vocabulary(rules).get("errors") or {}
+        except Exception:
+            return {}
+    return {}
 
 
 # Role folder -> its vocabulary. Our own role files, read once per process (the warm server reads them before it
