@@ -10,7 +10,7 @@ from ansible.parsing.dataloader import DataLoader
 from ansible.plugins.loader import init_plugin_loader
 from ansible.template import Templar
 
-from shieldops_ansible.paths import default_state_dir, project_dir
+from shieldops_ansible.paths import default_state_dir, role_path
 
 CASES = {
     "explicit": {"SHIELDOPS_STATE_DIR": "/srv/shieldops-state", "XDG_STATE_HOME": "/xdg/state"},
@@ -23,7 +23,7 @@ def _role_default() -> str:
     init_plugin_loader()
     loader = DataLoader()
     defaults = loader.load_from_file(
-        str(project_dir() / "collections/ansible_collections/shieldops/connectors/roles" / "operation" / "defaults" / "main.yml"), trusted_as_template=True
+        str(role_path("shieldops.connectors.operation") / "defaults" / "main.yml"), trusted_as_template=True
     )
     return str(Templar(loader=loader).template(defaults["shieldops_state_dir"])).strip()
 

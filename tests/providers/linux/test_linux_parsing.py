@@ -8,7 +8,7 @@ from types import ModuleType
 import pytest
 
 from shieldops_ansible import InvalidRequest
-from shieldops_ansible.paths import project_dir
+from shieldops_ansible.paths import project_dir, role_path
 from shieldops_ansible.providers.linux import LinuxProvider, LinuxSettings
 
 FILTERS = project_dir() / "collections/ansible_collections/shieldops/connectors/plugins/filter"
@@ -135,7 +135,7 @@ async def test_run_environment_is_agent_only_with_strict_host_keys(tmp_path: obj
 def _tasks(relative: str) -> list[dict[str, object]]:
     import yaml
 
-    return list(yaml.safe_load((project_dir() / "collections/ansible_collections/shieldops/connectors/roles" / "linux" / "tasks" / relative).read_text()))
+    return list(yaml.safe_load((role_path("shieldops.connectors.linux") / "tasks" / relative).read_text()))
 
 
 def test_systemd_commands_are_argv_lists_without_a_shell() -> None:
@@ -152,5 +152,5 @@ def test_systemd_commands_are_argv_lists_without_a_shell() -> None:
     journal = next(t for t in _tasks("read_logs.yml") if t["name"] == "Read the journal")
     text = str(journal["ansible.builtin.command"])
     assert "'journalctl', '-o', 'json'" in text and "'--unit', linux_log_unit" in text
-    for path in (project_dir() / "collections/ansible_collections/shieldops/connectors/roles" / "linux" / "tasks").rglob("*.yml"):
+    for path in (role_path("shieldops.connectors.linux") / "tasks").rglob("*.yml"):
         assert "ansible.builtin.shell" not in path.read_text(), path
