@@ -14,7 +14,7 @@ from cryptography.x509.oid import NameOID
 __all__ = ["make_ca_and_server_cert"]
 
 
-def make_ca_and_server_cert(directory: Path) -> tuple[Path, Path, Path]:
+def make_ca_and_server_cert(directory: Path, common_name: str = "shieldops-sandbox") -> tuple[Path, Path, Path]:
     """Return (ca.pem, server.pem, server.key)."""
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -47,7 +47,7 @@ def make_ca_and_server_cert(directory: Path) -> tuple[Path, Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
         .issuer_name(ca_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
