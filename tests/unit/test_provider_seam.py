@@ -57,3 +57,61 @@ def test_request_ids_are_the_providers_reading_of_a_result() -> None:
     assert Provider.request_ids(failed_call) == ["r1"]
     assert PROVIDER_TYPES["aws"].request_ids(failed_call) == ["r1", "r2"]
     assert PROVIDER_TYPES["kubernetes"].request_ids({"request_ids": "not a list"}) == []
+
+
+COLLECTION = Path(engines_package.__file__).parents[2] / "collections/ansible_collections/shieldops/connectors"
+PACKAGE = Path(engines_package.__file__).parents[1]
+
+
+def _owner(path: Path) -> str | None:
+    """The provider a file belongs to: its package, its role, or a plugin named after it."""
+    for name in PROVIDER_TYPES:
+        if path.is_relative_to(PACKAGE / "providers" / name) or path.is_relative_to(COLLECTION / "roles" / name):
+            return name
+        if path.is_relative_to(COLLECTION / "plugins") and (path.stem == name or path.stem.startswith(name + "_")):
+            return name
+    return None
+
+
+def _shared_files() -> list[Path]:
+    files = [*PACKAGE.rglob("*.py"), *COLLECTION.rglob("*.py"), *COLLECTION.glob("roles/*/**/*.yml")]
+    files += [*(PACKAGE.parent / "playbooks").glob("*.yml")]
+    return sorted(p for p in files if _owner(p) is None and "__pycache__" not in p.parts)
+
+
+def _names_in_python(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text())
+    words = _code_strings(path)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            words.append(node.id)
+        elif isinstance(node, ast.Attribute):
+            words.append(node.attr)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            words.append(node.name)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            words.append(node.module)
+    return words
+
+
+def _names_in_yaml(data: object) -> list[str]:
+    if isinstance(data, dict):
+        return [w for k, v in data.items() for w in (str(k), *_names_in_yaml(v))]
+    if isinstance(data, list):
+        return [w for item in data for w in _names_in_yaml(item)]
+    return [str(data)] if data is not None else []
+
+
+@pytest.mark.parametrize("path", _shared_files(), ids=lambda p: str(p.relative_to(PACKAGE.parent)))
+def test_shared_code_names_no_provider(path: Path) -> None:
+    """Code (not comments or docstrings) outside a provider's package, role and plugins names no provider and no
+    provider's collections or SDKs: a provider is added by adding its folder, never by editing shared code."""
+    import re
+
+    import yaml
+
+    words = _names_in_python(path) if path.suffix == ".py" else _names_in_yaml(yaml.safe_load(path.read_text()))
+    names = "|".join(map(re.escape, PROVIDER_TYPES))
+    pattern = re.compile(rf"(?<![a-z])({names})(?![a-z])", re.IGNORECASE)
+    named = sorted({w for w in words if pattern.search(w) or any(word in w for word in PROVIDER_WORDS)})
+    assert named == [], f"{path.name} names a provider: {named}"
