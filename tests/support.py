@@ -4,14 +4,31 @@ from __future__ import annotations
 
 import configparser
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import boto3
 import yaml
 
+from shieldops_ansible import Action, ShieldOpsError, TimeRange, connect
+from shieldops_ansible.audit import AuditLog
+from shieldops_ansible.config import load_config
+from shieldops_ansible.engines.runner import RunnerEngine
+from shieldops_ansible.engines.warm import WarmEngine, WarmServer
 from shieldops_ansible.sandbox import manager
+from shieldops_ansible.sandbox.backend import ActionSample, Samples
+
+
+def sampled_environments() -> list[str]:
+    """The environments the sandbox publishes samples of, known before it starts (for parametrize): those its
+    backends, found through the provider registry, declare."""
+    return sorted(name for backend in manager.found_backends() for name in backend.sampled_environments)
+
+
+def action(sample: ActionSample, **fields: Any) -> Action:
+    """The Action of a sample, with ``fields`` (dry_run, reason) added."""
+    return Action(type=sample["type"], resource_id=sample["resource_id"], parameters=sample["parameters"], **fields)
 
 
 @dataclass(frozen=True)
@@ -19,6 +36,28 @@ class Sandbox:
     directory: Path
     config: Path
     resources: dict[str, dict[str, str]]
+    # Environment -> what its backend published for the cross-provider tests (sandbox/backend.py: Samples).
+    published: dict[str, Samples] = field(default_factory=dict)
+
+    @property
+    def sampled_environments(self) -> list[str]:
+        return sorted(self.published)
+
+    def samples(self, environment: str) -> Samples:
+        if environment not in self.published:
+            raise KeyError(f"the sandbox published no samples of {environment!r}, only of {self.sampled_environments}")
+        return self.published[environment]
+
+    async def secrets(self, environment: str) -> list[str]:
+        """The secrets of ``environment``, found where its samples say: the values of the credential variables its
+        provider hands a run, and the content of the secret files the sandbox made."""
+        samples = self.samples(environment)
+        settings = load_config(self.config).environment(environment)
+        env = await settings.provider.credentials_env(settings.settings)
+        missing = [name for name in samples["secret_env"] if name not in env]
+        assert not missing, f"{environment}: credentials_env gives no {missing} (it gives {sorted(env)})"
+        files = [(self.directory / name).read_text().strip() for name in samples["secret_files"]]
+        return [env[name] for name in samples["secret_env"]] + files
 
     def aws(self, key: str) -> str:
         return self.resources["aws"][key]
@@ -86,7 +125,84 @@ def rollback_in_new_process(sandbox: Sandbox, environment: str, snapshot_id: str
 def start_sandbox(directory: Path) -> Sandbox:
     config = manager.up(directory)
     state = json.loads((directory / "sandbox.json").read_text())
-    return Sandbox(directory, config, state["resources"])
+    return Sandbox(directory, config, state["resources"], state["samples"])
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a run of every operation wrote and said: what a secret must never be in."""
+
+    # Every file of the state directory, the runner's artifacts and the warm server's private folder, the audit
+    # log, the results, exception texts and events; but the snapshots' copies of a host's files.
+    texts: list[str]
+    # Those copies: they hold what the host's files hold, by design (0600, see test_linux).
+    copies: list[Path]
+
+
+async def run_every_operation(sandbox: Sandbox, environment: str, engine_name: str, tmp_path: Path) -> Written:
+    """Every operation of ``environment`` on its samples through ``engine_name`` ("warm" or "runner"), with an
+    audit log, state directory and artifacts of its own under ``tmp_path``; a real action and its rollback, and
+    two failures. Returns everything written and said."""
+    samples = sandbox.samples(environment)
+    doc = yaml.safe_load(sandbox.config.read_text())
+    doc["audit_log"] = str(tmp_path / "audit.jsonl")
+    doc["state_dir"] = str(tmp_path / "state")
+    doc["environments"][environment]["policy"] = {"rate_limit": {"max_actions": 50, "per_seconds": 60}}
+    config = tmp_path / "shieldops.yaml"
+    config.write_text(yaml.safe_dump(doc))
+    artifacts = tmp_path / "artifacts"
+    server = WarmServer()
+    engine = WarmEngine(server) if engine_name == "warm" else RunnerEngine(keep_artifacts_in=artifacts)
+    events: list[Any] = []
+    said: list[str] = []
+    real = action(samples["repeatable_action"])
+    try:
+        async with connect(environment, config=config, engine=engine, on_event=events.append) as conn:
+            await conn.list_resources("service", {})
+            await conn.get_health(samples["service"])
+            await conn.get_events(samples["service"], TimeRange.last(minutes=30))
+            await conn.execute_action(real.model_copy(update={"dry_run": True}))
+            acted = await conn.execute_action(real)
+            said.append(acted.model_dump_json())
+            said.append((await conn.rollback(acted.snapshot_id or "")).model_dump_json())
+            for failing in (conn.get_health(samples["missing"]), conn.rollback("snap-doesnotexist0000")):
+                try:
+                    await failing
+                except ShieldOpsError as exc:
+                    said.append(f"{type(exc).__name__}: {exc}")
+            if server.pid is not None:
+                # The warm server's private dir (its Ansible temp dir and payload cache), read while it runs.
+                files_while_running = [p for p in server.socket_path.parent.rglob("*") if p.is_file()]
+                texts_while_running = [read_text(p) for p in files_while_running]
+            else:
+                texts_while_running = []
+    finally:
+        server.stop()
+    assert len(said) == 4, said
+    files = [p for base in (tmp_path / "state", artifacts) if base.exists() for p in base.rglob("*") if p.is_file()]
+    files.append(tmp_path / "audit.jsonl")
+    assert any("snapshots" in p.parts for p in files)
+    copies = [p for p in files if p.is_relative_to(tmp_path / "state" / "snapshots") and "files" in p.parts]
+    files = [p for p in files if p not in copies]
+    if engine_name == "runner":
+        assert any(p.name == "command" for p in files), "ansible-runner's record of the environment is scanned"
+    texts = [read_text(p) for p in files] + texts_while_running + said + [json.dumps(events, default=str)]
+    assert len(events) > 20 and len(list(AuditLog(tmp_path / "audit.jsonl").records())) == 8
+    return Written(texts, copies)
+
+
+def read_text(path: Path) -> str:
+    """A file's text, whatever its bytes; "" for a file gone since it was listed (a lock file of a cache)."""
+    try:
+        return path.read_bytes().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
+
+
+def hostile_reason(canary: Path) -> str:
+    """A reason that validation accepts and that runs `touch CANARY` wherever a shell sees it, however it is
+    quoted: a single quote, then it closes a double quote, substitutes a command both ways and reopens it."""
+    return f'it\'s ok"; touch {canary}; echo "`touch {canary}`$(touch {canary})'
 
 
 def arrange_client(sandbox: Sandbox, service: str) -> Any:

@@ -4,7 +4,8 @@ A provider that has a local backend returns one from ``Provider.sandbox_backend(
 (:mod:`.manager`) finds them through the provider registry and names none of them. A backend starts its
 processes, each in a session of its own (:func:`spawn`) so that the manager can end its whole process group, seeds
 them, and returns what the manager records: the processes, the environments of ``DIR/shieldops.yaml``, the seeded
-resource ids, and what its ``stop`` needs later.
+resource ids, what its ``stop`` needs later, and the :class:`Samples` of the environments it names in
+``sampled_environments``: what cross-provider tests need of an environment, as data, so that they name no provider.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypedDict, runtime_checkable
 
 __all__ = [
     "MAIN_PROCESS",
+    "ActionSample",
+    "Samples",
     "SandboxBackend",
     "SandboxError",
     "StartedBackend",
@@ -42,6 +45,36 @@ class SandboxError(RuntimeError):
     pass
 
 
+class ActionSample(TypedDict):
+    """An action request of the environment's provider, as the fields of ``Action`` (no dry_run, no reason)."""
+
+    type: str
+    resource_id: str
+    parameters: dict[str, Any]
+
+
+class Samples(TypedDict):
+    """What the cross-provider tests need of one environment a backend writes (``DIR/sandbox.json``, under
+    ``samples[<environment>]``). Each id is one the environment accepts; each action one its policy allows."""
+
+    # A seeded instance and a seeded service (of the common types) that exist.
+    instance: str
+    service: str
+    # An id of the provider's grammar that names nothing.
+    missing: str
+    # An action on ``instance``, run only with dry_run.
+    dry_run_action: ActionSample
+    # A real action, reversible (a snapshot first); it may change the resource.
+    live_action: ActionSample
+    # A real action that leaves the resource as it found it (the same count, a restart): a test may run it, and
+    # roll it back, again and again.
+    repeatable_action: ActionSample
+    # Where the environment's secrets are: names of ``credentials_env``'s variables whose values are secrets, and
+    # files the backend wrote (paths relative to the sandbox's folder) whose whole content, stripped, is one.
+    secret_env: list[str]
+    secret_files: list[str]
+
+
 @dataclass
 class StartedBackend:
     """What a started backend hands the manager (every value JSON-able: it is kept in ``DIR/sandbox.json``)."""
@@ -55,11 +88,19 @@ class StartedBackend:
     resources: Any = None
     # What stop() needs besides the processes: top-level keys of the state file, which stop() is given back.
     state: dict[str, Any] = field(default_factory=dict)
+    # Environment name -> its samples: exactly the backend's sampled_environments, each one of ``environments``.
+    samples: dict[str, Samples] = field(default_factory=dict)
 
 
 @runtime_checkable
 class SandboxBackend(Protocol):
     name: str
+
+    @property
+    def sampled_environments(self) -> tuple[str, ...]:
+        """The environments whose Samples start() returns, known without starting (tests parametrize by them): a
+        provider's main environments, not their read-only twins. A class attribute does."""
+        ...
 
     def start(self, directory: Path, log: Callable[[str], None]) -> StartedBackend:
         """Start and seed; return when ready. On failure, end what it started and raise.

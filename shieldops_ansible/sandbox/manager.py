@@ -1,9 +1,9 @@
 """`shieldops-ansible sandbox up|status|down`: local backends on loopback, seeded, and a config that uses them.
 
 The backends are found, not listed: every provider whose ``sandbox_backend()`` returns one (see :mod:`.backend`).
-State lives in ``DIR/sandbox.json`` (process ids, ports, seeded resource ids, what each backend's stop needs), so
-status and down work from any later process. Each backend process runs in a session of its own and outlives the
-command that started it.
+State lives in ``DIR/sandbox.json`` (process ids, ports, seeded resource ids, what each backend's stop needs, the
+samples of the environments that have them), so status and down work from any later process. Each backend process
+runs in a session of its own and outlives the command that started it.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ __all__ = ["SandboxError", "down", "found_backends", "status", "up"]
 
 _STATE = "sandbox.json"
 # Keys of the state file that are the manager's own; a backend's saved state takes others.
-_OWN_KEYS = frozenset({"processes", "resources", "config"})
+_OWN_KEYS = frozenset({"processes", "resources", "samples", "config"})
 
 
 def found_backends() -> list[SandboxBackend]:
@@ -61,6 +61,7 @@ def up(
     processes: dict[str, dict[str, Any]] = {}
     environments: dict[str, dict[str, Any]] = {}
     resources: dict[str, Any] = {}
+    samples: dict[str, Any] = {}
     saved: dict[str, Any] = {}
     try:
         for backend in chosen:
@@ -74,6 +75,7 @@ def up(
                 environments[name] = entry
             if result.resources is not None:
                 resources[backend.name] = result.resources
+            samples |= _samples(backend, result)
             for key, value in result.state.items():
                 if key in _OWN_KEYS or key in saved:
                     raise SandboxError(f"sandbox backend {backend.name!r} saves state key {key!r} another has")
@@ -89,7 +91,13 @@ def up(
             "# Written by `shieldops-ansible sandbox up`; every endpoint is on loopback.\n"
             + yaml.safe_dump(config, sort_keys=False)
         )
-        state = {"processes": processes, **saved, "resources": resources, "config": str(config_path)}
+        state = {
+            "processes": processes,
+            **saved,
+            "resources": resources,
+            "samples": samples,
+            "config": str(config_path),
+        }
         (directory / _STATE).write_text(json.dumps(state, indent=2))
         return config_path
     except BaseException:
@@ -130,6 +138,17 @@ def down(directory: Path, *, backends: Sequence[SandboxBackend] | None = None) -
         raise failures[0]
     (directory / _STATE).unlink()
     return list(state["processes"])
+
+
+def _samples(backend: SandboxBackend, result: StartedBackend) -> dict[str, Any]:
+    """The backend's samples, checked: one for each environment it declares sampled, each one it gives."""
+    declared = set(backend.sampled_environments)
+    if set(result.samples) != declared or not declared <= set(result.environments):
+        raise SandboxError(
+            f"sandbox backend {backend.name!r} declares samples of {sorted(declared)}, gives samples of "
+            f"{sorted(result.samples)} and environments {sorted(result.environments)}"
+        )
+    return dict(result.samples)
 
 
 def _chosen(given: Sequence[SandboxBackend] | None) -> list[SandboxBackend]:

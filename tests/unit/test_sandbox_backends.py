@@ -1,5 +1,6 @@
 """The sandbox's backends are found through the provider registry: the manager names no provider, starts what a
-registered provider offers, records it, and stops it (also when a later backend fails to start)."""
+registered provider offers, records it (with the samples cross-provider tests use), and stops it (also when a later
+backend fails to start)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import yaml
 from shieldops_ansible.providers import PROVIDER_TYPES, EnvironmentSettings, Provider, register
 from shieldops_ansible.sandbox import backend as backend_module
 from shieldops_ansible.sandbox import manager
-from shieldops_ansible.sandbox.backend import MAIN_PROCESS, SandboxBackend, StartedBackend, alive, spawn
+from shieldops_ansible.sandbox.backend import MAIN_PROCESS, Samples, SandboxBackend, StartedBackend, alive, spawn
 
 
 def test_every_provider_that_offers_a_backend_gives_one_of_the_protocol() -> None:
@@ -31,6 +32,55 @@ def test_every_provider_that_offers_a_backend_gives_one_of_the_protocol() -> Non
     # Ours each have one, named after their provider.
     assert {"aws": "aws", "kubernetes": "kubernetes", "linux": "linux"}.items() <= offered.items()
     assert [b.name for b in manager.found_backends()] == sorted(offered.values())
+
+
+def test_each_backend_declares_its_sampled_environments_without_starting() -> None:
+    declared: list[str] = []
+    for backend in manager.found_backends():
+        assert isinstance(backend.sampled_environments, tuple)
+        assert all(isinstance(name, str) and name for name in backend.sampled_environments)
+        declared += backend.sampled_environments
+    assert len(declared) == len(set(declared))
+    # Ours: each its provider's main environment, not the read-only twin.
+    assert {"aws", "kubernetes", "linux"} <= set(declared)
+    assert not any(name.endswith("-readonly") for name in declared)
+
+
+def _our_samples(environment: str) -> Samples:
+    """What our backends publish, without starting them (AWS's ids are the seeded ones: these are made up)."""
+    from shieldops_ansible.providers.aws import sandbox as aws
+    from shieldops_ansible.providers.kubernetes import sandbox as kubernetes
+    from shieldops_ansible.providers.linux import sandbox as linux
+
+    seeded = {
+        "instance/web-2": "i-0abc123def4567890",
+        "service/api": "arn:aws:ecs:us-east-1:123456789012:service/sandbox/api",
+    }
+    return {"aws": aws.samples(seeded), "kubernetes": kubernetes.SAMPLES, "linux": linux.SAMPLES}[environment]
+
+
+@pytest.mark.parametrize("environment", ["aws", "kubernetes", "linux"])
+def test_our_samples_are_of_their_providers_vocabulary(environment: str) -> None:
+    provider = PROVIDER_TYPES[environment]()
+    backend = provider.sandbox_backend()
+    assert backend is not None and environment in backend.sampled_environments
+    samples = _our_samples(environment)
+    assert set(samples) == Samples.__required_keys__
+    caps = provider.capabilities
+    assert caps.native_type_of(samples["instance"]).common == "instance"
+    assert caps.native_type_of(samples["service"]).common == "service"
+    assert samples["missing"] not in (samples["instance"], samples["service"])
+    caps.native_type_of(samples["missing"])  # of the grammar
+    for key in ("dry_run_action", "live_action", "repeatable_action"):
+        sample = samples[key]
+        assert set(sample) == {"type", "resource_id", "parameters"}, key
+        spec = caps.action(caps.native_type_of(sample["resource_id"]), sample["type"])
+        assert spec.check_parameters(sample["parameters"]) == sample["parameters"], key
+    assert samples["dry_run_action"]["resource_id"] == samples["instance"]
+    # Secrets: names a run of the provider may receive, files inside the sandbox's folder.
+    assert set(samples["secret_env"]) <= provider.run_env_names
+    assert all(not Path(name).is_absolute() and ".." not in Path(name).parts for name in samples["secret_files"])
+    json.dumps(samples)  # kept in sandbox.json
 
 
 def test_the_manager_names_no_provider() -> None:
@@ -55,8 +105,21 @@ class _FakeSettings(EnvironmentSettings):
     provider: Literal["fakesb"]
 
 
+_FAKE_SAMPLES: Samples = {
+    "instance": "box/1",
+    "service": "svc/1",
+    "missing": "box/0",
+    "dry_run_action": {"type": "poke", "resource_id": "box/1", "parameters": {}},
+    "live_action": {"type": "scale", "resource_id": "svc/1", "parameters": {"replicas": 3}},
+    "repeatable_action": {"type": "scale", "resource_id": "svc/1", "parameters": {"replicas": 2}},
+    "secret_env": ["FAKESB_TOKEN"],
+    "secret_files": ["fakesb/token"],
+}
+
+
 class _FakeBackend:
     name = "fakesb"
+    sampled_environments: tuple[str, ...] = ("fakesb",)
 
     def __init__(self) -> None:
         self.stopped: list[dict[str, Any]] = []
@@ -70,6 +133,7 @@ class _FakeBackend:
             environments={"fakesb": {"provider": "fakesb"}, "fakesb-readonly": {"provider": "fakesb"}},
             resources={"thing": "id-1"},
             state={"fakesb": {"made": ["a", "b"]}},
+            samples={"fakesb": _FAKE_SAMPLES},
         )
 
     def stop(self, state: Mapping[str, Any]) -> None:
@@ -78,6 +142,7 @@ class _FakeBackend:
 
 class _FailingBackend:
     name = "zfail"
+    sampled_environments = ()
 
     def __init__(self) -> None:
         self.stopped = 0
@@ -118,6 +183,13 @@ def _registered(name: str) -> SandboxBackend:
     return backend
 
 
+def test_the_environments_of_a_registered_backend_are_those_the_safety_tests_cover(fake: _FakeBackend) -> None:
+    from tests.support import sampled_environments
+
+    assert "fakesb" in sampled_environments()
+    assert "fakesb-readonly" not in sampled_environments()
+
+
 def test_up_status_down_with_a_registered_backend(fake: _FakeBackend, tmp_path: Path) -> None:
     assert "fakesb" in [b.name for b in manager.found_backends()]
     lines: list[str] = []
@@ -133,6 +205,7 @@ def test_up_status_down_with_a_registered_backend(fake: _FakeBackend, tmp_path: 
         assert len(lines) == 1 and lines[0].startswith("fakesb: sleeping as ")
         state = json.loads((directory / "sandbox.json").read_text())
         assert state["fakesb"] == {"made": ["a", "b"]} and state["resources"] == {"fakesb": {"thing": "id-1"}}
+        assert state["samples"] == {"fakesb": _FAKE_SAMPLES}
         info = manager.status(directory)
         assert info["running"] and set(info["backends"]) == {"fakesb", "fakesb/helper"}
         assert info["backends"]["fakesb"]["port"] == 1 and info["config"] == str(config_path)
@@ -175,6 +248,39 @@ def test_two_backends_giving_one_environment_are_refused(fake: _FakeBackend, tmp
     assert len(fake.stopped) == 1 and len(twin.stopped) == 1
 
 
+@pytest.mark.parametrize(
+    "sampled",
+    [
+        pytest.param(("fakesb", "fakesb-readonly"), id="declared-but-not-given"),
+        pytest.param((), id="given-but-not-declared"),
+    ],
+)
+def test_samples_other_than_declared_are_refused(fake: _FakeBackend, tmp_path: Path, sampled: tuple[str, ...]) -> None:
+    class Undeclared(_FakeBackend):
+        sampled_environments = sampled
+
+    backend = Undeclared()
+    lines: list[str] = []
+    with pytest.raises(manager.SandboxError, match="declares samples of"):
+        manager.up(tmp_path, log=lines.append, backends=[backend])
+    assert not alive(int(lines[0].rsplit(" ", 1)[1]))
+    assert len(backend.stopped) == 1
+    assert not (tmp_path / "sandbox.json").exists()
+
+
+def test_samples_of_an_environment_the_backend_does_not_give_are_refused(fake: _FakeBackend, tmp_path: Path) -> None:
+    class Elsewhere(_FakeBackend):
+        sampled_environments = ("fakesb", "other")
+
+        def start(self, directory: Path, log: Callable[[str], None]) -> StartedBackend:
+            started = super().start(directory, log)
+            started.samples["other"] = _FAKE_SAMPLES
+            return started
+
+    with pytest.raises(manager.SandboxError, match="environments \\['fakesb', 'fakesb-readonly'\\]"):
+        manager.up(tmp_path, backends=[Elsewhere()])
+
+
 def test_down_of_a_sandbox_started_before_backends_were_found(tmp_path: Path) -> None:
     """The state file's format is what it was: a sandbox of the older manager still stops, network and all."""
     proc = spawn(["sleep", "60"], tmp_path / "old.log")
@@ -189,6 +295,7 @@ def test_down_of_a_sandbox_started_before_backends_were_found(tmp_path: Path) ->
 
     class Networked:
         name = "networked"
+        sampled_environments = ()
 
         def start(self, directory: Path, log: Callable[[str], None]) -> StartedBackend:
             raise AssertionError("not started")

@@ -20,9 +20,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ...sandbox.backend import MAIN_PROCESS, StartedBackend, free_port, spawn, stop_process_groups, wait_http
+from ...sandbox.backend import (
+    MAIN_PROCESS,
+    Samples,
+    StartedBackend,
+    free_port,
+    spawn,
+    stop_process_groups,
+    wait_http,
+)
 
-__all__ = ["ACCOUNT", "REGION", "AwsSandbox", "AwsSandboxBackend", "seed_aws"]
+__all__ = ["ACCOUNT", "REGION", "AwsSandbox", "AwsSandboxBackend", "samples", "seed_aws"]
 
 ACCOUNT = "123456789012"
 _MOTO_SERVER = "shieldops_ansible.providers.aws.moto_server"  # moto with its two changes, as a program
@@ -117,6 +125,7 @@ class AwsSandboxBackend:
     role) and `aws-readonly`."""
 
     name = "aws"
+    sampled_environments = ("aws",)
 
     def start(self, directory: Path, log: Callable[[str], None]) -> StartedBackend:
         port = free_port()
@@ -137,10 +146,27 @@ class AwsSandboxBackend:
                 "aws-readonly": aws.environment(role_arn=aws.readonly_role_arn),
             },
             resources=aws.resources,
+            samples={"aws": samples(aws.resources)},
         )
 
     def stop(self, state: Mapping[str, Any]) -> None:
         """Nothing outlives moto's process."""
+
+
+def samples(resources: Mapping[str, str]) -> Samples:
+    """The `aws` environment's samples: the stopped instance web-2, the service api (desired count 2)."""
+    instance, service = resources["instance/web-2"], resources["service/api"]
+    return {
+        "instance": instance,
+        "service": service,
+        "missing": "i-0123456789abcdef0",
+        "dry_run_action": {"type": "start", "resource_id": instance, "parameters": {}},
+        "live_action": {"type": "scale", "resource_id": service, "parameters": {"replicas": 3}},
+        "repeatable_action": {"type": "scale", "resource_id": service, "parameters": {"replicas": 2}},
+        # The session's own: the bootstrap key in aws/credentials is not in the run's environment.
+        "secret_env": ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"],
+        "secret_files": [],
+    }
 
 
 def _lambda_zip() -> bytes:

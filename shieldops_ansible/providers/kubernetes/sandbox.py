@@ -16,11 +16,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ...sandbox.backend import MAIN_PROCESS, SandboxError, StartedBackend, spawn, stop_process_groups
+from ...sandbox.backend import MAIN_PROCESS, Samples, SandboxError, StartedBackend, spawn, stop_process_groups
 from ...sandbox.tls import make_ca_and_server_cert
 from .kube_apiserver import KubeApiServer, ready_node
 
-__all__ = ["KubernetesSandboxBackend", "start_kubernetes"]
+__all__ = ["SAMPLES", "KubernetesSandboxBackend", "start_kubernetes"]
 
 _OPERATOR_RULES = [
     {
@@ -124,11 +124,25 @@ def start_kubernetes(directory: Path, log_file: Path) -> tuple[int, dict[str, An
     return proc.pid, env
 
 
+# The `kubernetes` environment's samples: node node-1, Deployment web of shop (2 replicas).
+SAMPLES: Samples = {
+    "instance": "node/node-1",
+    "service": "deployment/shop/web",
+    "missing": "deployment/shop/nope",
+    "dry_run_action": {"type": "kubernetes_cordon", "resource_id": "node/node-1", "parameters": {}},
+    "live_action": {"type": "restart", "resource_id": "deployment/shop/web", "parameters": {}},
+    "repeatable_action": {"type": "scale", "resource_id": "deployment/shop/web", "parameters": {"replicas": 2}},
+    "secret_env": ["K8S_AUTH_API_KEY"],
+    "secret_files": ["kubernetes/agent.token"],
+}
+
+
 class KubernetesSandboxBackend:
     """The API test server over TLS, seeded; environments `kubernetes` (the agent account) and
     `kubernetes-readonly`."""
 
     name = "kubernetes"
+    sampled_environments = ("kubernetes",)
 
     def start(self, directory: Path, log: Callable[[str], None]) -> StartedBackend:
         pid, env = start_kubernetes(directory, directory / "logs" / "kubernetes.log")
@@ -137,6 +151,7 @@ class KubernetesSandboxBackend:
         return StartedBackend(
             processes={MAIN_PROCESS: {"pid": pid}},
             environments={"kubernetes": env, "kubernetes-readonly": readonly},
+            samples={"kubernetes": SAMPLES},
         )
 
     def stop(self, state: Mapping[str, Any]) -> None:

@@ -36,9 +36,9 @@ from typing import Any
 
 import yaml
 
-from ...sandbox.backend import StartedBackend, free_port, spawn, stop_process_groups
+from ...sandbox.backend import Samples, StartedBackend, free_port, spawn, stop_process_groups
 
-__all__ = ["LinuxHost", "LinuxSandbox", "LinuxSandboxBackend", "start_linux", "stop_linux"]
+__all__ = ["SAMPLES", "LinuxHost", "LinuxSandbox", "LinuxSandboxBackend", "start_linux", "stop_linux"]
 
 SSHD = "/usr/sbin/sshd"
 # ansible.builtin.reboot's defaults (ansible-core plugins/action/reboot.py): the directories its find module
@@ -290,11 +290,26 @@ def _host_mounts(host: LinuxHost, cover: str, cover_is_dir: bool) -> list[str]:
     return [*mounts, cover, str(d / "shutdown.orig"), str(standin), cover]
 
 
+# The `linux` environment's samples: host web-2, program web of web-1. Its credential is the agent's socket, no
+# secret: the one client key lives only in the agent.
+SAMPLES: Samples = {
+    "instance": "host/web-2",
+    "service": "service/web-1/web",
+    "missing": "service/web-1/nope",
+    "dry_run_action": {"type": "restart", "resource_id": "host/web-2", "parameters": {}},
+    "live_action": {"type": "restart", "resource_id": "service/web-1/web", "parameters": {}},
+    "repeatable_action": {"type": "restart", "resource_id": "service/web-1/web", "parameters": {}},
+    "secret_env": [],
+    "secret_files": [],
+}
+
+
 class LinuxSandboxBackend:
     """The hosts of start_linux(), environment `linux`; its network namespaces and links are saved as the state
     file's "network" (as sandboxes have always kept them), for stop()."""
 
     name = "linux"
+    sampled_environments = ("linux",)
 
     def start(self, directory: Path, log: Callable[[str], None]) -> StartedBackend:
         sandbox = start_linux(directory)
@@ -304,6 +319,7 @@ class LinuxSandboxBackend:
             environments={"linux": sandbox.environment()},
             resources={h.name: h.address for h in sandbox.hosts},
             state={"network": {"netns": sandbox.netns, "links": sandbox.links}},
+            samples={"linux": SAMPLES},
         )
 
     def stop(self, state: Mapping[str, Any]) -> None:
