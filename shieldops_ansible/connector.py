@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -171,7 +170,7 @@ class InfraConnector:
 
     async def _create_snapshot(self, resource_id: str) -> Snapshot:
         self._caps.native_type_of(resource_id)
-        snapshot_id = f"snap-{uuid.uuid4().hex[:20]}"
+        snapshot_id = self._snapshots.new_id()
         value = await self._run("create_snapshot", {"resource_id": resource_id, "snapshot_id": snapshot_id})
         return as_model(Snapshot, value)
 

@@ -1,11 +1,22 @@
-"""Pydantic models of the public contract (CONTRACT.md): requests and results of the six operations."""
+"""Pydantic models of the public contract (CONTRACT.md): requests and results of the six operations.
+
+The contract's words that the playbooks judge by too (the resource states, the health statuses and their order)
+are defined once, in the collection's ``plugins/plugin_utils/vocabulary.py``, which :func:`vocabulary` loads; the
+``Literal`` types below spell them again for pydantic and mypy, and a unit test holds the two equal.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from datetime import UTC, datetime, timedelta
+from functools import cache
+from types import ModuleType
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from .paths import project_dir
 
 __all__ = [
     "Action",
@@ -19,8 +30,37 @@ __all__ = [
     "Severity",
     "Snapshot",
     "TimeRange",
+    "plugin_utils",
+    "vocabulary",
 ]
 
+_PLUGIN_UTILS = "collections/ansible_collections/shieldops/connectors/plugins/plugin_utils"
+
+
+@cache
+def plugin_utils(name: str) -> ModuleType:
+    """A module of the collection's ``plugins/plugin_utils`` (standard library only, so it loads outside Ansible),
+    loaded by path from the project whose playbooks the engines run: what the playbooks and this package share is
+    defined there once. Looked up at use, not at import: importing the package must not depend on the project
+    folder."""
+    module_name = f"shieldops_ansible._{name}"
+    path = project_dir() / _PLUGIN_UTILS / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None or not path.is_file():
+        # SHIELDOPS_PROJECT_DIR naming a project older than this package, for example.
+        raise ImportError(f"cannot load {path}: the project's playbooks do not match this package")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def vocabulary() -> ModuleType:
+    """The collection's vocabulary module: ``RESOURCE_STATES``, ``HEALTH_STATUSES`` (best first), ``health_rank``."""
+    return plugin_utils("vocabulary")
+
+
+# The words of plugin_utils/vocabulary.py, as types (tests/unit/test_single_sources.py holds them equal).
 ResourceState = Literal["running", "stopped", "pending", "failed", "unknown"]
 HealthState = Literal["healthy", "degraded", "unhealthy", "unknown"]
 Severity = Literal["info", "warning", "error", "critical"]

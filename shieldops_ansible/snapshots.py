@@ -5,16 +5,13 @@ through the shieldops.connectors.snapshot_store action), so snapshots taken by t
 ansible-playbook or an AWX job are all found here; this module only reads, and only documents whose signature is
 this installation's key's.
 
-The key location, the signed form and the checks are defined once, in the collection's
-``plugin_utils/snapshot_signing.py`` (the playbooks' action plugins cannot import this package); this module loads
-that same file by path, from the project whose playbooks the engines run.
+The snapshot id (its pattern and how a new one is made), the key location, the signed form and the checks are
+defined once, in the collection's ``plugin_utils/snapshot_signing.py`` (the playbooks' plugins cannot import this
+package); this module loads that same file by path, from the project whose playbooks the engines run.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from functools import cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -22,27 +19,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from .errors import SnapshotNotFound, quote_untrusted
-from .models import Snapshot
-from .paths import project_dir
+from .models import Snapshot, plugin_utils
 
 __all__ = ["SnapshotStore", "default_key_file", "signing"]
 
-_SIGNING_FILE = "collections/ansible_collections/shieldops/connectors/plugins/plugin_utils/snapshot_signing.py"
 
-
-@cache
 def signing() -> ModuleType:
-    """The collection's snapshot_signing module (standard library only, so it loads outside Ansible)."""
-    name = "shieldops_ansible._snapshot_signing"
-    path = project_dir() / _SIGNING_FILE
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None or not path.is_file():
-        # SHIELDOPS_PROJECT_DIR naming a project older than signed snapshots, for example.
-        raise ImportError(f"cannot load {path}: the project's playbooks do not match this package")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    """The collection's snapshot_signing module."""
+    return plugin_utils("snapshot_signing")
 
 
 def default_key_file() -> Path:
@@ -56,9 +40,14 @@ class SnapshotStore:
         self.directory = state_dir / "snapshots"
         self.key_file = key_file if key_file is not None else default_key_file()
 
+    @staticmethod
+    def new_id() -> str:
+        """A new snapshot id."""
+        new: str = signing().new_snapshot_id()
+        return new
+
     def path(self, snapshot_id: str) -> Path:
-        # Looked up at use, not at import: importing the package must not depend on the project folder.
-        if not isinstance(snapshot_id, str) or not signing().SNAPSHOT_ID.match(snapshot_id):
+        if not signing().is_snapshot_id(snapshot_id):
             raise SnapshotNotFound(f"not a snapshot id: {quote_untrusted(snapshot_id)}")
         return self.directory / f"{snapshot_id}.json"
 
@@ -83,7 +72,7 @@ class SnapshotStore:
         if not self.directory.exists():
             return []
         found = []
-        for path in self.directory.glob("snap-*.json"):
+        for path in self.directory.glob(f"{signing().SNAPSHOT_ID_PREFIX}*.json"):
             try:
                 found.append(self.load(path.stem))
             except SnapshotNotFound:

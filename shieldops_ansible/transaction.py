@@ -23,7 +23,7 @@ from .audit import AuditRecord
 from .config import Environment
 from .engines.base import EventCallback
 from .errors import PolicyDenied, ShieldOpsError
-from .models import Action, ActionResult, HealthStatus, RollbackResult
+from .models import Action, ActionResult, HealthStatus, RollbackResult, vocabulary
 from .policy import decide
 from .rate_limit import RateLimiter
 from .results import action_error, action_result, describe_error, error_of, failed_action_result
@@ -34,8 +34,6 @@ __all__ = ["Approver", "Execute", "Step", "Transaction"]
 
 Approver = Callable[[Action], Awaitable[bool] | bool]
 T = TypeVar("T")
-# healthy < unknown < degraded < unhealthy; a status we do not know ranks as unknown.
-_HEALTH_RANK = {"healthy": 0, "unknown": 1, "degraded": 2, "unhealthy": 3}
 
 
 class Execute(Protocol):
@@ -81,7 +79,10 @@ class Step:
 
 
 def _worse(after: str, before: str) -> bool:
-    return _HEALTH_RANK.get(after, 1) > _HEALTH_RANK.get(before, 1)
+    """Whether health got worse: the collection's ranking (plugin_utils/vocabulary.py), the filters' too."""
+    rank = vocabulary().health_rank
+    worse: bool = rank(after) > rank(before)
+    return worse
 
 
 async def _step(steps: list[Step], name: str, work: Awaitable[T], *, optional: bool = False) -> T | None:
@@ -163,7 +164,7 @@ class Transaction:
         if spec.destructive and live and policy.require_snapshot:
             # The playbook snapshots first, in the action's own run and before any write; a failed snapshot
             # fails the run before the action (nothing changes without a way back).
-            snapshot_id = request["snapshot_id"] = f"snap-{uuid.uuid4().hex[:20]}"
+            snapshot_id = request["snapshot_id"] = self.snapshots.new_id()
         extra: dict[str, Any] = {}
         if decision.needs_approval:
             extra["shieldops_approved_by"] = "the approver given to connect()"

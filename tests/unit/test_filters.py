@@ -1,6 +1,7 @@
 """The provider-neutral filter plugin, loaded from the collection as Ansible would load its file."""
 
 import importlib.util
+import sys
 from types import ModuleType
 
 import pytest
@@ -12,6 +13,8 @@ from shieldops_ansible.providers import PROVIDER_TYPES
 
 
 def _load() -> ModuleType:
+    # core.py imports the collection's plugin_utils by their collection path; give it one.
+    sys.path.insert(0, str(project_dir() / "collections"))
     path = project_dir() / "collections/ansible_collections/shieldops/connectors/plugins/filter/core.py"
     spec = importlib.util.spec_from_file_location("shieldops_filter_core", path)
     assert spec and spec.loader

@@ -186,9 +186,21 @@ def _action(name: str, args: dict[str, Any]) -> dict[str, Any]:
         sys.modules.update(plain)
 
 
+def _store_args(document: dict[str, Any]) -> dict[str, Any]:
+    """snapshot_store's arguments for a document, as store_snapshot.yml passes them: the envelope as options, the
+    provider's part (kind, handles, state) as ``snapshot``."""
+    envelope = {"id": "snapshot_id", "resource_id": "resource_id", "environment": "environment"}
+    envelope |= {"provider": "provider", "created_at": "created_at"}
+    args = {option: document[field] for field, option in envelope.items()}
+    return args | {"snapshot": {k: v for k, v in document.items() if k not in envelope}}
+
+
 def test_the_playbooks_actions_sign_on_store_and_check_on_load(key_file: Path, state_dir: Path) -> None:
-    stored = _action("snapshot_store", {"snapshot": DOCUMENT, "state_dir": str(state_dir), "key_file": str(key_file)})
+    stored = _action("snapshot_store", _store_args(DOCUMENT) | {"state_dir": str(state_dir), "key_file": str(key_file)})
     assert not stored.get("failed"), stored
+    # The document as the facade reads it: the envelope first, then the provider's part, in the provider's order.
+    assert list(stored["snapshot"].items()) == list(DOCUMENT.items())
+    assert stored["ansible_facts"]["shieldops_snapshot"] == DOCUMENT
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600  # created on first use
     assert str(key_file.read_text().strip()) not in json.dumps(stored)  # the key is in no result
     document = json.loads(Path(stored["path"]).read_text())
@@ -204,3 +216,19 @@ def test_the_playbooks_actions_sign_on_store_and_check_on_load(key_file: Path, s
     tampered = _action("snapshot_load", wanted | {"provider": "kubernetes", "environment": "kubernetes"})
     assert tampered["failed"] and tampered["msg"].startswith("snapshot_not_found: snapshot snap-0123456789abcdef fails")
     assert "ansible_facts" not in tampered
+
+
+def test_the_store_action_writes_the_envelope_once(key_file: Path, state_dir: Path) -> None:
+    """The operation role gives the envelope; a provider's part that spells any of it again is refused, as is an
+    id that is not one, before anything is written."""
+    args = _store_args(DOCUMENT) | {"state_dir": str(state_dir), "key_file": str(key_file)}
+    for field, value in (("id", DOCUMENT["id"]), ("resource_id", "deployment/shop/other")):
+        again = _action("snapshot_store", args | {"snapshot": args["snapshot"] | {field: value}})
+        assert again["failed"]
+        assert again["msg"] == f"the provider's snapshot sets {field}, which the operation role sets"
+    missing = _action("snapshot_store", {k: v for k, v in args.items() if k != "provider"})
+    assert missing["failed"] and "needs a snapshot (a dict), snapshot_id, resource_id" in missing["msg"]
+    for bad in ("snap-../../../etc/passwd", "snap-0123456789abcdef\n", "i-0123456789abcdef0"):
+        refused = _action("snapshot_store", args | {"snapshot_id": bad})
+        assert refused["failed"] and refused["msg"] == "invalid snapshot id"
+    assert not state_dir.exists() and not key_file.exists()

@@ -1,7 +1,7 @@
 """Parsing of what Linux hosts report, including the systemd and journald paths that cannot run on these machines
 (no systemd here): the inputs are verbatim shapes of service_facts, `systemctl show` and `journalctl -o json`."""
 
-import importlib.util
+import importlib
 import sys
 from types import ModuleType
 
@@ -11,27 +11,11 @@ from shieldops_ansible import InvalidRequest
 from shieldops_ansible.paths import project_dir, role_path
 from shieldops_ansible.providers.linux import LinuxProvider, LinuxSettings
 
-FILTERS = project_dir() / "collections/ansible_collections/shieldops/connectors/plugins/filter"
-
 
 def _load(name: str) -> ModuleType:
-    # linux.py imports core.py by its collection path; give it one.
-    import types
-
-    for pkg in (
-        "ansible_collections.shieldops",
-        "ansible_collections.shieldops.connectors",
-        "ansible_collections.shieldops.connectors.plugins",
-        "ansible_collections.shieldops.connectors.plugins.filter",
-    ):
-        sys.modules.setdefault(pkg, types.ModuleType(pkg))
-    full = f"ansible_collections.shieldops.connectors.plugins.filter.{name}"
-    spec = importlib.util.spec_from_file_location(full, FILTERS / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[full] = module
-    spec.loader.exec_module(module)
-    return module
+    # linux.py imports core.py, and core.py the collection's plugin_utils, by their collection path; give them one.
+    sys.path.insert(0, str(project_dir() / "collections"))
+    return importlib.import_module(f"ansible_collections.shieldops.connectors.plugins.filter.{name}")
 
 
 _load("core")

@@ -10,11 +10,11 @@ import re
 import yaml
 from ansible.errors import AnsibleFilterError
 from ansible.utils.collection_loader._collection_finder import _get_collection_role_path
+from ansible_collections.shieldops.connectors.plugins.plugin_utils.vocabulary import health_rank
 
 DOCUMENTATION = ""
 
 _COMMON_TYPES = ("instance", "service", "function", "cluster")
-_STATUS_ORDER = {"healthy": 0, "unknown": 1, "degraded": 2, "unhealthy": 3}
 
 # The kinds, in the order they are tried: the first whose pattern is found in a failure message decides. These
 # are the patterns of every provider (our own tasks' markers, Ansible's argument checks, HTTP and socket words);
@@ -203,10 +203,10 @@ def match_filters(resources, filters, allowed):
 
 
 def worst_status(checks):
-    """healthy < unknown < degraded < unhealthy; no checks is unknown."""
+    """The worst of the checks' statuses (plugin_utils/vocabulary.py ranks them); no checks is unknown."""
     if not checks:
         return "unknown"
-    return max((c["status"] for c in checks), key=lambda s: _STATUS_ORDER.get(s, 1))
+    return max((c["status"] for c in checks), key=health_rank)
 
 
 def threshold_status(value, thresholds):

@@ -7,8 +7,9 @@ the document without its ``signature`` field in a canonical form (sorted keys, c
 writer and every reader compute them the same way from the parsed JSON.
 
 Standard library only, and no imports from the collection or the shieldops_ansible package: the controller-side
-action plugins (snapshot_store, snapshot_load) import it through Ansible's collection loader, and the facade loads
-this same file by path, so there is one definition of the key location, the format and the checks.
+action plugins (snapshot_store, snapshot_load) and the snapshot_id filter import it through Ansible's collection
+loader, and the facade loads this same file by path, so there is one definition of the snapshot id (its pattern
+and how a new one is made), the key location, the format and the checks.
 """
 from __future__ import annotations
 
@@ -26,14 +27,18 @@ __all__ = [
     "canonical",
     "check_key_location",
     "default_key_file",
+    "is_snapshot_id",
     "load_key",
     "load_or_create_key",
+    "new_snapshot_id",
     "read_verified",
     "sign",
     "verify",
 ]
 
-SNAPSHOT_ID = re.compile(r"^snap-[a-z0-9][a-z0-9-]{7,62}$")
+# A snapshot id names a file and a folder in the state directory: nothing but these characters may reach a path.
+SNAPSHOT_ID_PREFIX = "snap-"
+SNAPSHOT_ID = re.compile(r"^%s[a-z0-9][a-z0-9-]{7,62}$" % re.escape(SNAPSHOT_ID_PREFIX))
 SIGNATURE_FIELD = "signature"
 _SCHEME = "hmac-sha256:"
 _MIN_KEY_BYTES = 32
@@ -41,6 +46,17 @@ _MIN_KEY_BYTES = 32
 
 class SnapshotRefused(ValueError):
     """A snapshot document that cannot be trusted (missing, unreadable, unsigned, or its signature fails)."""
+
+
+def is_snapshot_id(value):
+    """Whether ``value`` is a snapshot id: a string of the pattern, all of it (``$`` alone would let a final
+    newline through)."""
+    return isinstance(value, str) and SNAPSHOT_ID.fullmatch(value) is not None
+
+
+def new_snapshot_id():
+    """A new snapshot id: the prefix and 20 random hexadecimal digits (80 bits)."""
+    return SNAPSHOT_ID_PREFIX + secrets.token_hex(10)
 
 
 def default_key_file():
@@ -155,7 +171,7 @@ def read_verified(state_dir, snapshot_id, key_file):
     """Read STATE_DIR/snapshots/ID.json and return its verified content (without the signature). Refuses an id
     that is not a snapshot id, a missing or unreadable document, an unsigned or forged one, and one that holds
     another snapshot than its name says. Never creates the key."""
-    if not isinstance(snapshot_id, str) or not SNAPSHOT_ID.match(snapshot_id):
+    if not is_snapshot_id(snapshot_id):
         raise SnapshotRefused("not a snapshot id: %r" % str(snapshot_id)[:80])
     key_file = check_key_location(key_file, state_dir)
     path = os.path.join(os.path.expanduser(str(state_dir)), "snapshots", snapshot_id + ".json")
