@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import ValidationError
 
@@ -24,7 +24,17 @@ from .engines.base import Engine, EventCallback, RunRequest, RunResult
 from .engines.runner import RunnerEngine
 from .engines.warm import WarmEngine
 from .errors import InvalidRequest, quote_untrusted
-from .models import Action, ActionResult, Event, HealthStatus, Resource, RollbackResult, Snapshot, TimeRange
+from .models import (
+    Action,
+    ActionResult,
+    Event,
+    HealthStatus,
+    Resource,
+    ResourceState,
+    RollbackResult,
+    Snapshot,
+    TimeRange,
+)
 from .results import as_list, as_model, outcome_of, rollback_result, value_of
 from .snapshots import SnapshotStore
 from .transaction import Approver, Transaction
@@ -32,7 +42,7 @@ from .validation import check_json_data, check_mapping, check_name, check_text, 
 
 __all__ = ["Approver", "InfraConnector", "connect"]
 
-_STATES = {"running", "stopped", "pending", "failed", "unknown"}
+_STATES = frozenset(get_args(ResourceState))
 
 
 def connect(

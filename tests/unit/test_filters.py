@@ -77,6 +77,14 @@ def test_a_providers_words_mean_nothing_for_another_provider() -> None:
     assert core.classify_error({"msg": "Permission denied (publickey)."}, AWS)["kind"] == "failed"
 
 
+def test_an_unreachable_host_keeps_its_word() -> None:
+    """ "unreachable:" is our marker of a backend_unavailable failure, and the agent's clue: it stays."""
+    assert core.classify_error({"msg": "unreachable: web-2: timed out"}) == {
+        "kind": "backend_unavailable",
+        "message": "unreachable: web-2: timed out",
+    }
+
+
 def test_an_unreadable_vocabulary_does_not_hide_the_failure() -> None:
     result = core.classify_error({"msg": "policy_denied: read_only"}, "/nonexistent/role")
     assert result == {"kind": "policy_denied", "message": "read_only"}

@@ -86,7 +86,7 @@ def classify_error(result, rules=None):
             while '\\"' in kept:
                 kept = kept.replace('\\"', '"')
             message = (message[: found.start()].rstrip(" b'") + " " + kept.replace("\\", "")).strip()
-    message = re.sub(r"^(%s|unreachable):\s*" % "|".join(_KINDS), "", message)
+    message = re.sub(r"^(%s):\s*" % "|".join(_KINDS), "", message)
     return {"kind": kind, "message": message[:_MAX_MESSAGE]}
 
 
