@@ -196,7 +196,27 @@ REVIEWED: dict[tuple[str, str, str], set[str]] = {
         "Read package versions (inventory var shieldops_service_packages)",
         "ansible.builtin.package_facts",
     ): set(),
-    # gather_subset picks fact collectors (their commands are fixed), it is no command text; set by our tasks only.
+    # Fixed sh text (get_health of a host in one round trip, issue 16) but for the two inventory paths of
+    # host_services.yml's module, each assigned whole through ansible.builtin.quote (conf='...', ctl='...': one
+    # word whatever it holds) and used only in double quotes ("$ctl" -c "$conf" status): an argv item of its own.
+    (
+        "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/host_read.yml",
+        "Read the host in one round trip: {{ linux_target }}",
+        "ansible.builtin.raw",
+    ): {
+        "hostvars[linux_target].shieldops_supervisor_config",
+        "linux_supervisor_config_default",
+        "hostvars[linux_target].shieldops_supervisorctl_path",
+    },
+    # No options: the module's own fixed commands (systemctl list-units ...).
+    (
+        "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/host_read.yml",
+        "Read systemd services of the host",
+        "ansible.builtin.service_facts",
+    ): set(),
+    # gather_subset picks fact collectors (their commands are fixed), it is no command text; no task sets
+    # linux_fact_subset now (health/host.yml did until issue 16: the default ['min'] applies). One that sets it
+    # must add it to DERIVED with what its definitions may reference.
     (
         "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/host_facts.yml",
         "Reach the host and read its facts: {{ linux_target }}",
@@ -216,8 +236,6 @@ DERIVED: dict[str, set[str]] = {
     "linux_log_unit": {"linux_svc.name"},
     # A value of a fixed map (any other action is a KeyError).
     "linux_target_state": {"linux_action"},
-    # Fact collector names from our own tasks.
-    "linux_fact_subset": set(),
 }
 
 
@@ -383,11 +401,38 @@ def test_no_request_value_on_a_command_line() -> None:
             assert ref in {"shieldops_request.start", "shieldops_request.end"} or "shieldops_request" not in ref
 
 
+# Role defaults a shell may get (quoted whole): test_role_defaults_on_command_lines_are_fixed holds them fixed paths.
+_FIXED_DEFAULTS = {"linux_supervisor_config_default"}
+
+
+def _quoted_inventory_values_only(text: str) -> bool:
+    """Fixed text but for expressions each quoted whole, last (`{{ VALUE | ansible.builtin.quote }}`: one sh word
+    whatever VALUE holds), of inventory values only (hostvars of a host, fixed role defaults): no statement, no
+    comment, no expression left unquoted or quoted and then changed."""
+    if "{%" in text or "{#" in text:
+        return False
+    for node in _ENV.parse(text).body:
+        if not isinstance(node, jn.Output):
+            return False
+        for item in node.nodes:
+            if isinstance(item, jn.TemplateData):
+                continue
+            if not (isinstance(item, jn.Filter) and item.name == "ansible.builtin.quote" and not item.args):
+                return False
+            if not all(r.startswith("hostvars[") or r in _FIXED_DEFAULTS for r in _references_in(item)):
+                return False
+    return True
+
+
 def test_shells_get_fixed_text_and_argv_items_stay_items() -> None:
     for (path, name, module), args in _command_tasks().items():
         refs = references(args)
         if module in SHELLS:
-            assert not refs, (path, name, "a shell gets fixed text only")
+            assert not refs or all(_quoted_inventory_values_only(text) for text in _strings(args)), (
+                path,
+                name,
+                "a shell gets fixed text and inventory values quoted whole only",
+            )
         if module == "ansible.builtin.command" and refs:
             # cmd and the free form are split into words: a value could add some.
             assert isinstance(args, dict) and "argv" in args and not {"cmd", "_raw_params"} & set(args), (path, name)
@@ -466,3 +511,14 @@ def test_the_checker_sees_what_it_must() -> None:
         "linux_svc.name",
     }
     assert references("shutdown -r now") == set()
+    assert _quoted_inventory_values_only(
+        "c={{ hostvars[h].p | default(linux_supervisor_config_default) | ansible.builtin.quote }}"
+    )
+    for unsafe in [
+        "c={{ hostvars[h].p }}",
+        "c={{ hostvars[h].p | ansible.builtin.quote | replace('x', 'y') }}",
+        "c={{ shieldops_request.action.reason | ansible.builtin.quote }}",
+        "c={{ hostvars[h].p | ansible.builtin.quote(linux_svc.name) }}",
+        "{% if x %}a{% endif %}",
+    ]:
+        assert not _quoted_inventory_values_only(unsafe), unsafe

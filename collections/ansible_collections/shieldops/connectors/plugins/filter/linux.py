@@ -289,6 +289,161 @@ def linux_inventory_host(name, inventory_hosts):
     return name
 
 
+# What roles/linux/tasks/host_read.yml's script prints: sections, each opened by a line "@@shieldops NAME".
+_READ_MARK = "@@shieldops "
+_OCTAL_ESCAPE = re.compile(r"\\[0-7]{3}")
+# The /proc/cpuinfo keys setup counts as processor lines.
+_CPU_KEYS = ("model name", "Processor", "vendor_id", "cpu", "Vendor", "processor")
+
+
+def _read_sections(stdout):
+    sections = {}
+    current = None
+    # Over an SSH tty the host's lines end in \r\n; text before the first mark (a shell's rc file) is not ours.
+    for line in (stdout or "").replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        if line.startswith(_READ_MARK):
+            current = line[len(_READ_MARK):].strip()
+            sections[current] = []
+        elif current is not None:
+            sections[current].append(line)
+    for name, lines in sections.items():
+        while lines and not lines[-1].strip():
+            lines.pop()  # each mark begins with a newline of its own
+        while lines and not lines[0].strip():
+            lines.pop(0)
+    return sections
+
+
+def _int(text):
+    try:
+        return int(str(text).strip())
+    except ValueError:
+        return None
+
+
+def _memory_mb(lines):
+    """ansible_memory_mb as setup computes it: each /proc/meminfo value in kB // 1024, then the sums."""
+    stats = {}
+    for line in lines:
+        key, sep, value = line.partition(":")
+        number = _int(value.strip().split(" ")[0]) if sep and value.strip() else None
+        if number is not None and key in ("MemTotal", "MemFree", "Buffers", "Cached", "SwapTotal", "SwapFree",
+                                          "SwapCached"):
+            stats[key.lower()] = number // 1024
+    if not stats:
+        return None
+    if None not in (stats.get("memtotal"), stats.get("memfree")):
+        stats["real:used"] = stats["memtotal"] - stats["memfree"]
+    if None not in (stats.get("cached"), stats.get("memfree"), stats.get("buffers")):
+        stats["nocache:free"] = stats["cached"] + stats["memfree"] + stats["buffers"]
+    if None not in (stats.get("memtotal"), stats.get("nocache:free")):
+        stats["nocache:used"] = stats["memtotal"] - stats["nocache:free"]
+    if None not in (stats.get("swaptotal"), stats.get("swapfree")):
+        stats["swap:used"] = stats["swaptotal"] - stats["swapfree"]
+    return {
+        "real": {"total": stats.get("memtotal"), "used": stats.get("real:used"), "free": stats.get("memfree")},
+        "nocache": {"free": stats.get("nocache:free"), "used": stats.get("nocache:used")},
+        "swap": {"total": stats.get("swaptotal"), "free": stats.get("swapfree"), "used": stats.get("swap:used"),
+                 "cached": stats.get("swapcached")},
+    }
+
+
+def _cpu_facts(lines, arch, xen):
+    """ansible_processor_vcpus and _cores as setup's Linux hardware collector computes them from /proc/cpuinfo
+    (the lines of its keys), the architecture and whether Xen paravirtualises the host."""
+    i = vendor_id = model_name = processor = zp = zmt = 0
+    physid = coreid = 0
+    sockets, cores = {}, {}
+    for line in lines:
+        key, _sep, val = line.partition(":")
+        key, val = key.strip(), val.strip()
+        if key in _CPU_KEYS:
+            vendor_id += key == "vendor_id"
+            model_name += key == "model name"
+            processor += key == "processor"
+            i += 1
+        elif key == "physical id":
+            physid = val
+            sockets.setdefault(physid, 1)
+        elif key == "core id":
+            coreid = val
+            if coreid not in sockets:  # sic: setup tests sockets here
+                cores[coreid] = 1
+        elif key == "cpu cores" and _int(val) is not None:
+            sockets[physid] = _int(val)
+        elif key == "siblings" and _int(val) is not None:
+            cores[coreid] = _int(val)
+        elif key == "# processors" and _int(val) is not None:
+            zp = _int(val)
+        elif key == "max thread id" and _int(val) is not None:
+            zmt = _int(val) + 1
+        elif key == "ncpus active" and _int(val) is not None:
+            i = _int(val)
+    if not lines:
+        return {}
+    if vendor_id > 0 and vendor_id == model_name:
+        i = vendor_id
+    if arch.startswith(("armv", "aarch", "ppc")):
+        i = processor
+    if arch == "s390x":
+        return {"ansible_processor_cores": round(zp / zmt) if zmt else None, "ansible_processor_vcpus": zp}
+    if xen:
+        return {"ansible_processor_cores": i, "ansible_processor_vcpus": i}
+    count = len(sockets) if sockets else i
+    socket_values = list(sockets.values())
+    cores_per = socket_values[0] if socket_values and socket_values[0] else 1
+    core_values = list(cores.values())
+    threads = round(core_values[0] / cores_per) if core_values else round(1 / cores_per)
+    return {"ansible_processor_cores": cores_per, "ansible_processor_vcpus": threads * count * cores_per}
+
+
+def _mounts(lines):
+    """ansible_mounts' mount, fstype, size_total and size_available: the script lists the mount table's entries
+    setup keeps (a device path, not fstype none) with `stat -f` of each: fragment size, blocks, blocks available
+    (statvfs's f_frsize, f_blocks, f_bavail, which setup multiplies). Later entries for a mount point win, as in
+    setup; a mount stat could not read has no sizes."""
+    mounts = {}
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 2:
+            continue
+        mount = _OCTAL_ESCAPE.sub(lambda m: chr(int(m.group()[1:], 8)), fields[0])
+        entry = {"mount": mount, "fstype": fields[1]}
+        sizes = [_int(f) for f in fields[2:5]]
+        if len(sizes) == 3 and None not in sizes:
+            entry.update(size_total=sizes[0] * sizes[1], size_available=sizes[0] * sizes[2])
+        mounts[mount] = entry  # a dict keeps the first position, as setup's does
+    return list(mounts.values())
+
+
+def linux_host_read(stdout):
+    """What roles/linux/tasks/host_read.yml's script printed, in the shapes the other filters take: facts (the keys
+    linux_host_health reads, computed as setup computes them), loadavg (the text of /proc/loadavg), service_mgr
+    (systemd or other, as linux_service_managers_info says it) and supervisor (found, rc, stdout, stderr, as that
+    module returns it). A section the host could not print is empty: its facts are missing, as setup leaves them."""
+    sections = _read_sections(stdout)
+    arch = "".join(sections.get("arch", [])).strip()
+    xen = sections.get("xen") or []
+    facts = _cpu_facts(sections.get("cpuinfo", []), arch, bool(xen) and (_int(xen[-1]) or 0) > 0)
+    memory = _memory_mb(sections.get("meminfo", []))
+    if memory:
+        facts["ansible_memory_mb"] = memory
+    if "mounts" in sections:
+        facts["ansible_mounts"] = _mounts(sections["mounts"])
+    supervisor = {"found": "supervisor_rc" in sections, "rc": None, "stdout": "", "stderr": ""}
+    if supervisor["found"]:
+        supervisor.update(rc=_int("".join(sections["supervisor_rc"][-1:])),
+                          stdout="\n".join(sections.get("supervisor", [])),
+                          stderr="\n".join(sections.get("supervisor_stderr", [])))
+    return {
+        "complete": "end" in sections,
+        "loadavg": "\n".join(sections.get("loadavg", [])).strip(),
+        "facts": facts,
+        "service_mgr": "".join(sections.get("service_mgr", [])).strip(),
+        "supervisor": supervisor,
+    }
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -300,6 +455,7 @@ class FilterModule(object):
             "linux_service_resource": linux_service_resource,
             "linux_unreachable_health": linux_unreachable_health,
             "linux_host_health": linux_host_health,
+            "linux_host_read": linux_host_read,
             "linux_service_health": linux_service_health,
             "linux_journal_events": linux_journal_events,
             "linux_supervisor_log_events": linux_supervisor_log_events,
