@@ -110,7 +110,7 @@ def linux_unreachable_health(rid, message):
 
 
 def linux_host_health(rid, facts, loadavg, services, thresholds):
-    checks = [_check("reachable", "healthy", "SSH and Python answer")]
+    checks = [_check("reachable", "healthy", "the host answers over SSH")]
     metrics = {}
     cores = facts.get("ansible_processor_vcpus") or facts.get("ansible_processor_cores") or 1
     if loadavg:
