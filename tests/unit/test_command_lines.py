@@ -48,7 +48,6 @@ RUNS_COMMANDS = {
     "ansible.builtin.pip",
     "ansible.builtin.git",
     "community.general.supervisorctl",
-    "shieldops.connectors.linux_service_managers_info",
 }
 # Modules that run none: provider API clients and controller-side logic. stat is here for how we call it
 # (its get_mime runs `file PATH` as an argv list; the path is ours). Our own modules are classified by a scan of
@@ -169,22 +168,6 @@ REVIEWED: dict[tuple[str, str, str], set[str]] = {
         "hostvars[linux_host].shieldops_supervisord_log",
         "linux_supervisord_log_default",
     },
-    # Our module: argv supervisorctl -c CONFIG status, both from the inventory or role defaults.
-    (
-        "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/host_services.yml",
-        "Reach the host and find its service managers: {{ linux_target }}",
-        "shieldops.connectors.linux_service_managers_info",
-    ): {
-        "hostvars[linux_target].shieldops_supervisor_config",
-        "linux_supervisor_config_default",
-        "hostvars[linux_target].shieldops_supervisorctl_path",
-    },
-    # No options: the module's own fixed commands (systemctl list-units ...).
-    (
-        "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/host_services.yml",
-        "Read systemd services",
-        "ansible.builtin.service_facts",
-    ): set(),
     # No options: dpkg-query / rpm with fixed arguments (both package_facts tasks).
     (
         "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/snapshot/host.yml",
@@ -196,8 +179,8 @@ REVIEWED: dict[tuple[str, str, str], set[str]] = {
         "Read package versions (inventory var shieldops_service_packages)",
         "ansible.builtin.package_facts",
     ): set(),
-    # Fixed sh text (get_health of a host in one round trip, issue 16) but for the two inventory paths of
-    # host_services.yml's module, each assigned whole through ansible.builtin.quote (conf='...', ctl='...': one
+    # Fixed sh text (a host's read in one round trip, issue 16) but for supervisord's two inventory paths, each
+    # assigned whole through ansible.builtin.quote (conf='...', ctl='...': one
     # word whatever it holds) and used only in double quotes ("$ctl" -c "$conf" status): an argv item of its own.
     (
         "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/host_read.yml",
