@@ -27,6 +27,7 @@ import yaml
 from shieldops_ansible import connect
 from shieldops_ansible.paths import project_dir
 from tests.support import Sandbox
+from tests.unit.test_command_lines import _references_in
 
 ROLE = project_dir() / "collections" / "ansible_collections" / "shieldops" / "connectors" / "roles" / "linux"
 HOST_READ = ROLE / "tasks" / "host_read.yml"
@@ -73,25 +74,6 @@ def _run(script: str) -> str:
 # The task itself
 
 
-def _chain(node: jn.Node) -> str | None:
-    if isinstance(node, jn.Name):
-        return node.name
-    if isinstance(node, jn.Getattr):
-        base = _chain(node.node)
-        return None if base is None else f"{base}.{node.attr}"
-    if isinstance(node, jn.Getitem) and not isinstance(node.arg, jn.Const):
-        base, index = _chain(node.node), _chain(node.arg)
-        return None if base is None or index is None else f"{base}[{index}]"
-    return None
-
-
-def _names(node: jn.Node) -> set[str]:
-    chain = _chain(node)
-    if chain is not None:
-        return {chain}
-    return set().union(*(_names(child) for child in node.iter_child_nodes()))
-
-
 def test_the_script_is_fixed_text_but_two_quoted_inventory_values() -> None:
     task = _raw_task()
     text = task["ansible.builtin.raw"]
@@ -104,7 +86,7 @@ def test_the_script_is_fixed_text_but_two_quoted_inventory_values() -> None:
     for expr in expressions:
         # The whole value is quoted, last: nothing the value holds leaves its single quotes.
         assert isinstance(expr, jn.Filter) and expr.name == "ansible.builtin.quote" and not expr.args, expr
-        names = _names(expr)
+        names = set(_references_in(expr))
         assert names <= INVENTORY_VALUES, names
         seen |= names
     assert seen == INVENTORY_VALUES
