@@ -39,6 +39,7 @@ import gc
 import importlib
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -109,6 +110,14 @@ def _die_with_parent(sig: int = signal.SIGTERM) -> None:
     with contextlib.suppress(Exception):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, sig)  # PR_SET_PDEATHSIG
+
+
+def _parent_exit_fd(parent: int) -> int | None:
+    """A descriptor that turns readable when ``parent`` exits, or None where the kernel has no pidfds."""
+    try:
+        return os.pidfd_open(parent)
+    except (AttributeError, OSError):
+        return None
 
 
 def _warm_ansible() -> None:
@@ -522,8 +531,10 @@ def main() -> None:
     owner = os.getuid()
     # Not PR_SET_PDEATHSIG here: it fires when the *thread* that started us exits, and the engine starts its server
     # from a worker thread (asyncio.to_thread) that ends with its event loop, so each asyncio.run() of a process
-    # used to take the server down mid-request. The accept loop watches the parent process instead (within 1 s).
+    # used to take the server down mid-request. The accept loop watches the parent process instead: its pidfd
+    # turns readable the moment it exits (the 1 s look at getppid() is the fallback where pidfds are missing).
     parent = os.getppid()
+    parent_exit = _parent_exit_fd(parent)
     os.environ["ANSIBLE_STDOUT_CALLBACK"] = _CALLBACK
     os.environ.setdefault("ANSIBLE_DISPLAY_TRACEBACK", "error")
     from . import sdk_warmup
@@ -551,12 +562,17 @@ def main() -> None:
     os.close(devnull)
     children: set[int] = set()
     scopes = ScopeCache()
+    watched = [server.fileno()] if parent_exit is None else [server.fileno(), parent_exit]
     while True:
-        if os.getppid() != parent:  # our user is gone: so are we, and our requests with us (their PDEATHSIG)
-            os._exit(0)
+        ready, _, _ = select.select(watched, [], [], 1.0)
+        if parent_exit in ready or os.getppid() != parent:
+            os._exit(0)  # our user is gone: so are we, and our requests with us (their PDEATHSIG)
+        if server.fileno() not in ready:
+            _reap(children)
+            continue
         try:
             conn, _ = server.accept()
-        except TimeoutError:
+        except (TimeoutError, BlockingIOError):  # the client gave up between select and accept
             _reap(children)
             continue
         _reap(children)
@@ -585,6 +601,8 @@ def main() -> None:
             code = 0
             try:
                 server.close()
+                if parent_exit is not None:
+                    os.close(parent_exit)
                 _serve_request(conn, options, scope)
             except BaseException:  # a child must never return into the accept loop
                 code = 1
