@@ -146,6 +146,8 @@ def operations(conn: InfraConnector, provider: str, ids: dict[str, str]) -> dict
         }
     if provider == "linux":
         return {
+            "get_health host": ("read", lambda: conn.get_health("host/web-1")),
+            "list_resources instance": ("read", lambda: conn.list_resources("instance", {})),
             "get_health service": ("read", lambda: conn.get_health("service/web-1/web")),
             "list_resources service": ("read", lambda: conn.list_resources("service", {})),
             "get_events service": ("read", lambda: conn.get_events("service/web-2/worker", window)),
@@ -318,6 +320,70 @@ async def rss_over_calls(conn: InfraConnector, server: WarmServer, calls: int) -
     return {"calls": calls, "seconds": round(time.perf_counter() - started, 1), "marks": marks}
 
 
+def _linux_mix(conn: InfraConnector) -> list[Call]:
+    window = TimeRange(start=datetime.now(UTC) - timedelta(hours=1), end=datetime.now(UTC) + timedelta(hours=1))
+    return [
+        lambda: conn.get_health("service/web-1/web"),
+        lambda: conn.get_health("host/web-2"),
+        lambda: conn.list_resources("service", {}),
+        lambda: conn.get_events("service/web-2/worker", window),
+        lambda: conn.execute_action(Action(type="restart", resource_id="service/web-1/web", dry_run=True)),
+    ]
+
+
+async def linux_concurrent(conn: InfraConnector, total: int) -> dict[str, Any]:
+    """``total`` Linux reads at once through one connector (a mix of health, listing, events and dry runs)."""
+    mix = _linux_mix(conn)
+    errors: list[str] = []
+
+    async def one(call: Call) -> None:
+        try:
+            await call()
+        except Exception as error:  # counted, reported
+            errors.append(type(error).__name__)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(mix[n % len(mix)]) for n in range(total)))
+    elapsed = time.perf_counter() - started
+    return {"operations": total, "seconds": round(elapsed, 2), "ops_per_s": round(total / elapsed, 2), "errors": errors}
+
+
+def supervisor_restart_ms(directory: Path, rounds: int) -> dict[str, float]:
+    """supervisorctl's own restart of web on web-1 (stop, start, then startsecs until RUNNING), run directly."""
+    conf = directory / "linux" / "web-1" / "supervisord.conf"
+    ctl = [str(Path(sys.executable).parent / "supervisorctl"), "-c", str(conf), "restart", "web"]
+    samples = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        subprocess.run(ctl, capture_output=True, check=True, timeout=60)
+        samples.append((time.perf_counter() - started) * 1000)
+    return summary(samples)
+
+
+async def many_hosts(server: WarmServer, hosts: int, rounds: int) -> dict[str, Any]:
+    """list_resources of hosts and of services over a Linux sandbox of ``hosts`` hosts of its own."""
+    from shieldops_ansible.providers.linux.sandbox import LinuxSandboxBackend
+
+    directory = Path(tempfile.mkdtemp(prefix="shieldops-bench-hosts-"))
+    try:
+        config = await asyncio.to_thread(manager.up, directory, backends=[LinuxSandboxBackend(hosts=hosts)])
+        out: dict[str, Any] = {"hosts": hosts}
+        async with connect("linux", config=config, engine=WarmEngine(server)) as conn:
+            for kind in ("instance", "service"):
+
+                async def listing(kind: str = kind) -> Any:
+                    return await conn.list_resources(kind, {})
+
+                found = await listing()  # untimed: each host's SSH master as in steady use
+                samples = [await timed(listing) for _ in range(rounds)]
+                out[kind] = {**summary(samples), "resources": len(found)}
+                print(f"  list_resources {kind} over {hosts} hosts: {out[kind]}", flush=True)
+        return out
+    finally:
+        await asyncio.to_thread(manager.down, directory)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for dist in ("ansible-core", "ansible", "ansible-runner", "boto3", "botocore", "kubernetes", "moto"):
@@ -395,6 +461,31 @@ def write_results(report: dict[str, Any]) -> None:
             + _carried(big),
             "",
         ]
+    if linux := report.get("linux"):
+        many, crowd, own = linux["many_hosts"], linux["concurrent"], linux["supervisor_restart"]
+        restart = next(
+            (r for r in report["operations"] if r["provider"] == "linux" and "(snapshot first)" in r["operation"]),
+            None,
+        )
+        beyond = (
+            f"; the restart with its snapshot minus it: median {restart['warm']['median_ms'] - own['median_ms']:.0f} "
+            f"ms, P95 {restart['warm']['p95_ms'] - own['median_ms']:.0f} ms."
+            if restart
+            else "."
+        )
+        lines += [
+            f"Linux over {many['hosts']} sandbox hosts (warm): list_resources instance "
+            f"{many['instance']['median_ms']:.0f} / {many['instance']['p95_ms']:.0f} ms median / P95 "
+            f"({many['instance']['resources']} hosts), list_resources service {many['service']['median_ms']:.0f} / "
+            f"{many['service']['p95_ms']:.0f} ms ({many['service']['resources']} services).",
+            "",
+            f"{crowd['operations']} concurrent Linux reads through one connector (health, listing, events, dry runs): "
+            f"{crowd['ops_per_s']} ops/s, {len(crowd['errors'])} errors, {crowd['seconds']} s.",
+            "",
+            f"supervisorctl's own restart of web (run directly; stop, start and startsecs=1): median "
+            f"{own['median_ms']:.0f} ms, P95 {own['p95_ms']:.0f} ms{beyond}",
+            "",
+        ]
     analysis = HERE / "analysis.md"  # written by hand: where the time goes and what was tried
     if analysis.exists():
         lines += [analysis.read_text()]
@@ -408,6 +499,8 @@ async def main() -> None:
     parser.add_argument("--throughput-requests", type=int, default=16)
     parser.add_argument("--instances", type=int, default=10_000, help="0: skip (the last figures are kept)")
     parser.add_argument("--rss-calls", type=int, default=10_000, help="0: skip (the last figures are kept)")
+    parser.add_argument("--linux-hosts", type=int, default=30, help="the many-host listing's sandbox size")
+    parser.add_argument("--linux-concurrent", type=int, default=50)
     args = parser.parse_args()
     results = HERE / "results.json"
     previous: dict[str, Any] = json.loads(results.read_text()) if results.exists() else {}
@@ -478,6 +571,14 @@ async def main() -> None:
             "operations": rows,
         }
         write_results(report)  # after each phase, so a failure later keeps what was measured
+        async with connect("linux", config=config, engine=WarmEngine(server)) as linux_conn:
+            crowd = await linux_concurrent(linux_conn, args.linux_concurrent)
+        print(f"linux concurrent: {crowd}", flush=True)
+        own = await asyncio.to_thread(supervisor_restart_ms, directory, max(3, args.runner_rounds))
+        print(f"supervisorctl restart: {own}", flush=True)
+        many = await many_hosts(server, args.linux_hosts, args.rounds)
+        report["linux"] = {"many_hosts": many, "concurrent": crowd, "supervisor_restart": own}
+        write_results(report)
         naive = summary(await asyncio.to_thread(naive_baseline, ids["instance"], naive_env, args.runner_rounds))
         print(f"naive baseline: {naive}", flush=True)
         report["naive_baseline"] = naive

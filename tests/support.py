@@ -70,20 +70,23 @@ class Sandbox:
     def linux_dir(self) -> Path:
         return self.directory / "linux"
 
-    def supervisor_status(self, host: str) -> dict[str, str]:
-        """What supervisord itself says on a sandbox host (read directly, not through the product)."""
+    def _supervisorctl(self, host: str, *words: str, check: bool) -> str:
+        """supervisorctl on a sandbox host, run directly (not through the product)."""
         import subprocess
         import sys
 
         conf = self.linux_dir / host / "supervisord.conf"
-        out = subprocess.run(
-            [str(Path(sys.executable).parent / "supervisorctl"), "-c", str(conf), "status"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        ).stdout
+        ctl = [str(Path(sys.executable).parent / "supervisorctl"), "-c", str(conf), *words]
+        return subprocess.run(ctl, capture_output=True, text=True, timeout=30, check=check).stdout
+
+    def supervisor_status(self, host: str) -> dict[str, str]:
+        """What supervisord itself says on a sandbox host."""
+        out = self._supervisorctl(host, "status", check=False)
         return {line.split()[0]: line.split()[1] for line in out.splitlines() if line.strip()}
+
+    def supervisor_pid(self, host: str, program: str) -> str:
+        """The pid supervisord gives a program on a sandbox host."""
+        return self._supervisorctl(host, "pid", program, check=True).strip()
 
     @property
     def aws_endpoint(self) -> str:

@@ -158,11 +158,12 @@ REVIEWED: dict[tuple[str, str, str], set[str]] = {
         "shieldops_request.end",
         "linux_log_unit",
     },
-    # argv: a role default count, then `--` and an inventory path.
+    # Fixed sh text but for a role default count and an inventory path (or its fixed default), each assigned whole
+    # through ansible.builtin.quote and used only in double quotes after `-n` and `--`.
     (
         "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/read_logs.yml",
         "Read supervisord's log",
-        "ansible.builtin.command",
+        "ansible.builtin.raw",
     ): {
         "linux_event_lines",
         "hostvars[linux_host].shieldops_supervisord_log",
@@ -184,7 +185,7 @@ REVIEWED: dict[tuple[str, str, str], set[str]] = {
     # word whatever it holds) and used only in double quotes ("$ctl" -c "$conf" status): an argv item of its own.
     (
         "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/host_read.yml",
-        "Read the host in one round trip: {{ linux_target }}",
+        "Read each host in one round trip",
         "ansible.builtin.raw",
     ): {
         "hostvars[linux_target].shieldops_supervisor_config",
@@ -194,23 +195,15 @@ REVIEWED: dict[tuple[str, str, str], set[str]] = {
     # No options: the module's own fixed commands (systemctl list-units ...).
     (
         "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/host_read.yml",
-        "Read systemd services of the host",
+        "Read systemd services of the hosts that run systemd",
         "ansible.builtin.service_facts",
     ): set(),
-    # gather_subset picks fact collectors (their commands are fixed), it is no command text; no task sets
-    # linux_fact_subset now (health/host.yml did until issue 16: the default ['min'] applies). One that sets it
-    # must add it to DERIVED with what its definitions may reference.
-    (
-        "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/host_facts.yml",
-        "Reach the host and read its facts: {{ linux_target }}",
-        "ansible.builtin.setup",
-    ): {"linux_fact_subset"},
 }
 
 # Role variables the references above go through: every definition of each may reference only these.
 DERIVED: dict[str, set[str]] = {
     # Picked from the host's own list by equality with the requested name (else the run fails).
-    "linux_svc": {"linux_host_services", "linux_service_name"},
+    "linux_svc": {"linux_read.services", "linux_service_name"},
     # The id the operation role's resolve_target filter matched against the grammar (it fails otherwise).
     "linux_resource_id": {"shieldops_target.resource_id"},
     # Cut from that id.
@@ -385,7 +378,7 @@ def test_no_request_value_on_a_command_line() -> None:
 
 
 # Role defaults a shell may get (quoted whole): test_role_defaults_on_command_lines_are_fixed holds them fixed paths.
-_FIXED_DEFAULTS = {"linux_supervisor_config_default"}
+_FIXED_DEFAULTS = {"linux_supervisor_config_default", "linux_supervisord_log_default", "linux_event_lines"}
 
 
 def _quoted_inventory_values_only(text: str) -> bool:

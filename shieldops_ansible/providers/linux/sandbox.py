@@ -304,6 +304,17 @@ SAMPLES: Samples = {
 }
 
 
+# name, in a network namespace of its own, programs under supervisord
+_HostLayout = tuple[str, bool, dict[str, str]]
+_LAYOUT: list[_HostLayout] = [
+    ("web-1", True, {"web": "healthy"}),
+    ("web-2", True, {"worker": "unhealthy"}),
+    ("local-1", False, {}),
+]
+# Each namespaced host takes a /30 of one 169.254.OCTET.0/24 block (index 0 and up): 64 fit.
+_MAX_HOSTS = 64
+
+
 class LinuxSandboxBackend:
     """The hosts of start_linux(), environment `linux`; its network namespaces and links are saved as the state
     file's "network" (as sandboxes have always kept them), for stop()."""
@@ -311,8 +322,11 @@ class LinuxSandboxBackend:
     name = "linux"
     sampled_environments = ("linux",)
 
+    def __init__(self, hosts: int = len(_LAYOUT)) -> None:
+        self.hosts = hosts
+
     def start(self, directory: Path, log: Callable[[str], None]) -> StartedBackend:
-        sandbox = start_linux(directory)
+        sandbox = start_linux(directory, hosts=self.hosts)
         log(f"linux: {', '.join(f'{h.name} ({h.address}:{h.port})' for h in sandbox.hosts)}")
         return StartedBackend(
             processes={name: {"pid": pid} for name, pid in sandbox.pids.items()},
@@ -327,10 +341,13 @@ class LinuxSandboxBackend:
         stop_linux({}, network.get("netns", []), network.get("links", []))
 
 
-def start_linux(directory: Path) -> LinuxSandbox:
-    """Start the hosts; return the sandbox (its pids, namespaces and links for stop_linux)."""
+def start_linux(directory: Path, *, hosts: int = len(_LAYOUT)) -> LinuxSandbox:
+    """Start the hosts; return the sandbox (its pids, namespaces and links for stop_linux). Hosts beyond the three
+    of the layout (the benchmark's many-host listing) are spare-NN: sshd only, each in a namespace of its own."""
     if not Path(SSHD).exists():
         raise LinuxSandboxError(f"{SSHD} is missing: apt-get install openssh-server (make setup does)")
+    if not len(_LAYOUT) <= hosts <= _MAX_HOSTS:
+        raise LinuxSandboxError(f"a Linux sandbox has {len(_LAYOUT)} to {_MAX_HOSTS} hosts, not {hosts}")
     base = directory / "linux"
     # A fresh start: keys, sockets and logs of an earlier sandbox in the same folder are discarded.
     shutil.rmtree(base, ignore_errors=True)
@@ -356,8 +373,8 @@ def start_linux(directory: Path) -> LinuxSandbox:
         key.unlink()
         Path(f"{key}.pub").unlink()
 
-        layout = [("web-1", True, {"web": "healthy"}), ("web-2", True, {"worker": "unhealthy"}), ("local-1", False, {})]
-        for index, (name, namespaced, programs) in enumerate(layout):
+        spares: list[_HostLayout] = [(f"spare-{n:02d}", True, {}) for n in range(len(_LAYOUT) + 1, hosts + 1)]
+        for index, (name, namespaced, programs) in enumerate([*_LAYOUT, *spares]):
             host_dir = base / name
             (host_dir / "conf.d").mkdir(parents=True, exist_ok=True)
             (host_dir / "logs").mkdir(exist_ok=True)
@@ -476,14 +493,12 @@ def _inventory(sandbox: LinuxSandbox) -> str:
                 "shieldops_host_files": [str(host.directory / "etc")],
             }
         hosts[host.name] = hv
-    doc = {
-        "all": {
-            "children": {
-                "web": {"hosts": {h.name: hosts[h.name] for h in sandbox.hosts if h.programs}},
-                "tools": {"hosts": {h.name: hosts[h.name] for h in sandbox.hosts if not h.programs}},
-            }
-        }
+    groups = {
+        "web": {h.name: hosts[h.name] for h in sandbox.hosts if h.programs},
+        "tools": {h.name: hosts[h.name] for h in sandbox.hosts if h.name == "local-1"},
+        "spare": {h.name: hosts[h.name] for h in sandbox.hosts if h.name.startswith("spare-")},
     }
+    doc = {"all": {"children": {group: {"hosts": members} for group, members in groups.items() if members}}}
     return "# Written by `shieldops-ansible sandbox up`: real sshd hosts on loopback and in network namespaces.\n" + (
         yaml.safe_dump(doc, sort_keys=False)
     )

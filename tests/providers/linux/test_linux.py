@@ -8,7 +8,6 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -162,7 +161,11 @@ async def test_host_snapshot_and_simulated_reboot(linux: InfraConnector, sandbox
     machine_boot_id = Path("/proc/sys/kernel/random/boot_id").read_text()
     boot_id = sandbox.linux_dir / "web-1" / "boot_id"
     calls = sandbox.linux_dir / "web-1" / "shutdown_calls.jsonl"
-    first, recorded, web_pid = boot_id.read_text(), len(calls.read_text().splitlines()), _program_pid(sandbox, "web")
+    first, recorded, web_pid = (
+        boot_id.read_text(),
+        len(calls.read_text().splitlines()),
+        sandbox.supervisor_pid("web-1", "web"),
+    )
     dry = await linux.execute_action(Action(type="restart", resource_id="host/web-1", dry_run=True))
     assert dry.status == "dry_run" and boot_id.read_text() == first
     assert len(calls.read_text().splitlines()) == recorded
@@ -173,19 +176,13 @@ async def test_host_snapshot_and_simulated_reboot(linux: InfraConnector, sandbox
     argv = [json.loads(line)["argv"] for line in calls.read_text().splitlines()[recorded:]]
     assert argv == [[shutdown, "-r", "0", "Reboot requested through shieldops-ansible"]]
     # The programs came back, restarted, before the new boot id appeared.
-    assert sandbox.supervisor_status("web-1")["web"] == "RUNNING" and _program_pid(sandbox, "web") != web_pid
+    assert sandbox.supervisor_status("web-1")["web"] == "RUNNING" and sandbox.supervisor_pid("web-1", "web") != web_pid
     # The hosts' mounts stay in their own namespaces: this machine keeps its boot id and its own shutdown.
     assert Path("/proc/sys/kernel/random/boot_id").read_text() == machine_boot_id
     assert str(sandbox.linux_dir) not in Path("/proc/self/mountinfo").read_text()
     snap = json.loads((sandbox.state_dir / "snapshots" / f"{result.snapshot_id}.json").read_text())
     assert snap["kind"] == "linux_host" and snap["handles"]["packages"]  # the package list of the host
     assert any(f["path"].endswith("etc/web.conf") for f in snap["handles"]["files"])
-
-
-def _program_pid(sandbox: Sandbox, program: str) -> str:
-    conf = sandbox.linux_dir / "web-1" / "supervisord.conf"
-    ctl = [str(Path(sys.executable).parent / "supervisorctl"), "-c", str(conf), "pid", program]
-    return subprocess.run(ctl, capture_output=True, text=True, timeout=30, check=True).stdout.strip()
 
 
 async def test_events_from_supervisord(linux: InfraConnector) -> None:

@@ -31,7 +31,7 @@ from tests.unit.test_command_lines import _references_in
 
 ROLE = project_dir() / "collections" / "ansible_collections" / "shieldops" / "connectors" / "roles" / "linux"
 HOST_READ = ROLE / "tasks" / "host_read.yml"
-RAW_TASK = "Read the host in one round trip: {{ linux_target }}"
+RAW_TASK = "Read each host in one round trip"
 INVENTORY_VALUES = {
     "hostvars[linux_target].shieldops_supervisor_config",
     "linux_supervisor_config_default",
@@ -97,6 +97,7 @@ def test_the_script_is_fixed_text_but_two_quoted_inventory_values() -> None:
     assert task["args"] == {"executable": "/bin/sh"}
     assert task["delegate_to"] == "{{ linux_target }}"
     assert task["ignore_unreachable"] is True and task["changed_when"] is False and task["check_mode"] is False
+    assert task["loop"] == "{{ linux_targets }}" and task["loop_control"] == {"loop_var": "linux_target"}
 
 
 def test_health_host_uses_the_one_round_trip_read() -> None:
@@ -106,6 +107,30 @@ def test_health_host_uses_the_one_round_trip_read() -> None:
     ]
     text = (ROLE / "tasks" / "health" / "host.yml").read_text()
     assert "setup" not in text and "slurp" not in text and "linux_service_managers_info" not in text
+
+
+def test_no_linux_read_starts_python_on_a_supervisord_host() -> None:
+    """Listings, health, events, snapshots' and actions' reads: every task file but the changes' own (the modules
+    that restart, reboot, capture and restore) and package_facts runs raw only, or service_facts on systemd."""
+    allowed_python = {
+        "act/linux_service.yml": {"community.general.supervisorctl", "ansible.builtin.systemd_service"},
+        "act/host.yml": {"ansible.builtin.reboot"},
+        "snapshot/host.yml": {"ansible.builtin.package_facts"},
+        "snapshot/linux_service.yml": {"ansible.builtin.package_facts", "ansible.builtin.command"},
+        "capture_files.yml": {"shieldops.connectors.linux_file_capture"},
+        "restore_files.yml": {"shieldops.connectors.linux_file_restore"},
+        "rollback/linux_service.yml": {"ansible.builtin.command", "ansible.builtin.systemd_service"},
+        "health/linux_service.yml": {"ansible.builtin.command", "ansible.builtin.wait_for"},
+        "read_logs.yml": {"ansible.builtin.command"},  # journalctl, on systemd hosts only
+        "host_read.yml": {"ansible.builtin.service_facts"},  # on systemd hosts only
+    }
+    local = {"ansible.builtin.set_fact", "ansible.builtin.fail", "ansible.builtin.assert", "ansible.builtin.raw"}
+    includes = {"ansible.builtin.import_tasks", "ansible.builtin.include_tasks"}
+    for path in sorted((ROLE / "tasks").rglob("*.yml")):
+        name = str(path.relative_to(ROLE / "tasks"))
+        for task in yaml.safe_load(path.read_text()) or []:
+            modules = {key for key in task if "." in key} - local - includes
+            assert modules <= allowed_python.get(name, set()), (name, task.get("name"), modules)
 
 
 def test_a_hostile_inventory_path_stays_one_word(tmp_path: Path) -> None:
@@ -184,6 +209,42 @@ def test_the_parse_of_this_machine_matches_setup() -> None:
     assert set(ours["metrics"]) == set(old["metrics"])
     for key, value in old["metrics"].items():
         assert abs(ours["metrics"][key] - value) <= (2.0 if key == "memory_percent" else 0.1), key
+
+
+@pytest.mark.skipif(not Path("/etc/os-release").exists(), reason="needs an os-release file")
+def test_the_identity_of_this_machine_matches_setup() -> None:
+    """The host listing's hostname, kernel and distribution (setup's platform and distribution collectors before
+    issue 16), read by the script and compared with those collectors run here."""
+    from ansible.module_utils.facts.system.distribution import DistributionFactCollector
+    from ansible.module_utils.facts.system.platform import PlatformFactCollector
+
+    facts = linux.linux_host_read(_run(_script("/nonexistent/supervisord.conf")))["facts"]
+    setup = {**PlatformFactCollector().collect(_Module()), **DistributionFactCollector().collect(_Module())}
+    assert facts["ansible_hostname"] == setup["hostname"]
+    assert facts["ansible_kernel"] == setup["kernel"]
+    assert facts["ansible_distribution"] == setup["distribution"]
+    assert facts["ansible_distribution_version"] == setup["distribution_version"]
+
+
+@pytest.mark.parametrize(
+    ("os_release", "debian_version", "distribution", "version"),
+    [
+        ('ID=debian\nVERSION_ID="12"\n', "12.11", "Debian", "12.11"),
+        ('ID=debian\nVERSION_ID="13"\n', "trixie/sid", "Debian", "13"),
+        ('ID=ubuntu\nVERSION_ID="22.04"\n', "bookworm/sid", "Ubuntu", "22.04"),
+        ('ID="rhel"\nVERSION_ID="9.3"\n', "", "RedHat", "9.3"),
+        ("ID=amzn\nVERSION_ID=2023\n", "", "Amazon", "2023"),
+        ("ID='opensuse-leap'\nVERSION_ID='15.5'\n", "", "openSUSE Leap", "15.5"),
+        ("", "", None, None),
+    ],
+)
+def test_distribution_names_from_os_release(
+    os_release: str, debian_version: str, distribution: str | None, version: str | None
+) -> None:
+    out = f"@@shieldops os_release\n{os_release}\n@@shieldops debian_version\n{debian_version}\n@@shieldops end\n"
+    facts = linux.linux_host_read(out)["facts"]
+    assert facts.get("ansible_distribution") == distribution
+    assert facts.get("ansible_distribution_version") == version
 
 
 def test_supervisord_found_answered_and_its_stderr_kept_apart(tmp_path: Path) -> None:

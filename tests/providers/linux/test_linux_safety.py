@@ -72,3 +72,27 @@ async def test_a_captured_config_secret_stays_in_the_snapshots_copies(
         assert len(secret) >= 8
         for text in written.texts:
             assert secret not in text
+
+
+@pytest.mark.parametrize("action", ["restart", "stop", "start"])
+async def test_a_dry_run_changes_nothing_on_the_host(sandbox: Sandbox, action: str) -> None:
+    """A dry run with an edited program definition waiting on disk: nothing may apply it. (The supervisorctl module
+    runs `supervisorctl update` before it looks at check mode, which restarts the edited program: the old dry-run
+    restart did.) Whether the action would change anything is what the real action then says."""
+    definition = sandbox.linux_dir / "web-1" / "conf.d" / "web.conf"
+    original = definition.read_text()
+    pid = sandbox.supervisor_pid("web-1", "web")
+    definition.write_text(original.replace("startsecs=1", "startsecs=2"))
+    try:
+        async with connect("linux", config=sandbox.config) as conn:
+            dry = await conn.execute_action(Action(type=action, resource_id="service/web-1/web", dry_run=True))
+        assert dry.status == "dry_run" and dry.success, dry.message
+        assert sandbox.supervisor_pid("web-1", "web") == pid
+        assert dry.changed == (action != "start")  # web is running: a start would change nothing
+    finally:
+        definition.write_text(original)
+    async with connect("linux", config=sandbox.config) as conn:
+        real = await conn.execute_action(Action(type=action, resource_id="service/web-1/web"))
+        assert real.success and real.changed == dry.changed, real.message
+        if action == "stop":
+            await conn.execute_action(Action(type="start", resource_id="service/web-1/web"))

@@ -86,6 +86,26 @@ def linux_host_resource(host, env, host_groups, reachable, facts, extra_tags):
     }
 
 
+# What community.general.supervisorctl and ansible.builtin.systemd_service count as running when they decide
+# whether a start or a stop would change anything (a restart always does).
+_RUNNING_FOR_MANAGER = {"supervisor": {"RUNNING", "STARTING"}, "systemd": {"active", "activating"}}
+_STOPPABLE_FOR_MANAGER = {"supervisor": {"RUNNING", "STARTING"}, "systemd": {"active", "activating", "deactivating"}}
+
+
+def linux_action_would_change(svc, action):
+    """Whether start, stop or restart would change the service, decided as the manager's module decides it in check
+    mode, so that a dry run needs no remote task (and runs none of the module's own steps: the supervisorctl
+    module runs `supervisorctl update`, a write, before it looks at check mode for a restart)."""
+    manager, state = svc["manager"], svc["native_state"]
+    if action == "restart":
+        return True
+    if action == "start":
+        return state not in _RUNNING_FOR_MANAGER[manager]
+    if action == "stop":
+        return state in _STOPPABLE_FOR_MANAGER[manager]
+    raise ValueError("no such service action: %s" % action)
+
+
 def linux_service_resource(svc, host, env, host_groups, state_map, extra_tags):
     return {
         "id": "service/%s/%s" % (host, svc["name"]), "type": "service", "native_type": "linux_service",
@@ -94,6 +114,35 @@ def linux_service_resource(svc, host, env, host_groups, state_map, extra_tags):
         "tags": _tags(host, host_groups, extra_tags),
         "raw": {k: svc.get(k) for k in ("manager", "native_state", "pid", "uptime", "message")} | {"host": host},
     }
+
+
+def _inventory_of(hostvars, host):
+    variables = hostvars[host]
+    return list(variables.get("group_names") or []), dict(variables.get("shieldops_tags") or {})
+
+
+def linux_host_resources(reads, env, hostvars, hosts):
+    """Every listed host (in the listing's order) as a resource; an unreachable one says why in raw."""
+    resources = []
+    for host in hosts:
+        read = reads[host]
+        groups, tags = _inventory_of(hostvars, host)
+        resource = linux_host_resource(host, env, groups, read["reachable"], read["facts"], tags)
+        if not read["reachable"]:
+            resource["raw"]["unreachable"] = read["unreachable_msg"]
+        resources.append(resource)
+    return resources
+
+
+def linux_service_resources(reads, env, hostvars, hosts, state_map):
+    """The services of every reachable listed host, host by host, as resources."""
+    resources = []
+    for host in hosts:
+        read = reads[host]
+        if read["reachable"]:
+            groups, tags = _inventory_of(hostvars, host)
+            resources.extend(linux_service_resource(svc, host, env, groups, state_map, tags) for svc in read["services"])
+    return resources
 
 
 def _check(name, status, message):
@@ -416,11 +465,54 @@ def _mounts(lines):
     return list(mounts.values())
 
 
+# os-release IDs whose ansible_distribution differs from the capitalised ID (what setup reports for them).
+_DISTRIBUTION_FOR_ID = {
+    "rhel": "RedHat", "centos": "CentOS", "ol": "OracleLinux", "amzn": "Amazon", "almalinux": "AlmaLinux",
+    "sles": "SLES", "sles_sap": "SLES_SAP", "opensuse-leap": "openSUSE Leap", "opensuse-tumbleweed": "openSUSE Tumbleweed",
+    "arch": "Archlinux", "linuxmint": "Linux Mint", "kali": "Kali",
+}
+
+
+def _os_release(lines):
+    fields = {}
+    for line in lines:
+        key, sep, value = line.strip().partition("=")
+        if sep and key and not key.startswith("#"):
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                value = value[1:-1]
+            fields[key] = value
+    return fields
+
+
+def _identity(sections):
+    """ansible_hostname, _kernel, _distribution and _distribution_version as setup gives them for the distributions
+    it names from os-release (the ID, capitalised or as _DISTRIBUTION_FOR_ID says; Debian's version is its
+    /etc/debian_version, as setup's is)."""
+    facts = {}
+    node = "".join(sections.get("hostname", [])).strip()
+    if node:
+        facts["ansible_hostname"] = node.split(".")[0]
+    kernel = "".join(sections.get("kernel", [])).strip()
+    if kernel:
+        facts["ansible_kernel"] = kernel
+    release = _os_release(sections.get("os_release", []))
+    ident = release.get("ID", "").lower()
+    if ident:
+        facts["ansible_distribution"] = _DISTRIBUTION_FOR_ID.get(ident, ident.capitalize())
+        version = release.get("VERSION_ID", "")
+        debian = "".join(sections.get("debian_version", [])).strip()
+        if ident == "debian" and re.fullmatch(r"\d+(\.\d+)*", debian):
+            version = debian
+        facts["ansible_distribution_version"] = version
+    return facts
+
+
 def linux_host_read(stdout):
     """What roles/linux/tasks/host_read.yml's script printed, in the shapes the other filters take: facts (the keys
-    linux_host_health reads, computed as setup computes them), loadavg (the text of /proc/loadavg), service_mgr
-    (systemd or other, as linux_service_managers_info says it) and supervisor (found, rc, stdout, stderr, as that
-    module returns it). A section the host could not print is empty: its facts are missing, as setup leaves them."""
+    linux_host_health and linux_host_resource read, computed as setup computes them), loadavg (the text of
+    /proc/loadavg), service_mgr (systemd or other) and supervisor (found, rc, stdout, stderr, as that module returns
+    it). A section the host could not print is empty: its facts are missing, as setup leaves them."""
     sections = _read_sections(stdout)
     arch = "".join(sections.get("arch", [])).strip()
     xen = sections.get("xen") or []
@@ -430,6 +522,10 @@ def linux_host_read(stdout):
         facts["ansible_memory_mb"] = memory
     if "mounts" in sections:
         facts["ansible_mounts"] = _mounts(sections["mounts"])
+    facts.update(_identity(sections))
+    service_mgr = "".join(sections.get("service_mgr", [])).strip()
+    if service_mgr:
+        facts["ansible_service_mgr"] = service_mgr
     supervisor = {"found": "supervisor_rc" in sections, "rc": None, "stdout": "", "stderr": ""}
     if supervisor["found"]:
         supervisor.update(rc=_int("".join(sections["supervisor_rc"][-1:])),
@@ -439,9 +535,48 @@ def linux_host_read(stdout):
         "complete": "end" in sections,
         "loadavg": "\n".join(sections.get("loadavg", [])).strip(),
         "facts": facts,
-        "service_mgr": "".join(sections.get("service_mgr", [])).strip(),
+        "service_mgr": service_mgr,
         "supervisor": supervisor,
     }
+
+
+def linux_host_reads(results):
+    """The raw task's loop results (loop_var linux_target) into {host: read}: each read as linux_host_read gives
+    it, plus reachable and unreachable_msg; an unreachable host's read is empty."""
+    reads = {}
+    for result in results or []:
+        host = result["linux_target"]
+        unreachable = bool(result.get("unreachable"))
+        read = linux_host_read("" if unreachable else result.get("stdout", ""))
+        read.update(reachable=not unreachable, unreachable_msg=result.get("msg", "") if unreachable else "",
+                    rc=result.get("rc"), services=[])
+        reads[host] = read
+    return reads
+
+
+def linux_read_failures(reads):
+    """Why a reachable host's read cannot be used: its output stops short, or its supervisorctl gave no answer."""
+    failures = []
+    for host, read in (reads or {}).items():
+        if not read["reachable"]:
+            continue
+        if not read["complete"]:
+            failures.append("the read of host %s printed no end mark (rc %s)" % (host, read.get("rc")))
+        elif read["supervisor"]["found"] and read["supervisor"]["rc"] not in (0, 3):
+            supervisor = read["supervisor"]
+            failures.append("supervisorctl status failed on %s (rc %s): %s" % (
+                host, supervisor["rc"], supervisor["stderr"].strip() or supervisor["stdout"].strip()))
+    return failures
+
+
+def linux_read_services(reads, service_facts_results):
+    """Each host's services: systemd's (service_facts, looped over the systemd hosts) then supervisord's."""
+    systemd = {r["linux_target"]: (r.get("ansible_facts") or {}).get("services") for r in service_facts_results or []}
+    out = {}
+    for host, read in (reads or {}).items():
+        services = linux_systemd_services(systemd.get(host)) + linux_supervisor_status(read["supervisor"]["stdout"])
+        out[host] = dict(read, services=services)
+    return out
 
 
 class FilterModule(object):
@@ -451,11 +586,15 @@ class FilterModule(object):
             "linux_supervisor_status": linux_supervisor_status,
             "linux_systemd_services": linux_systemd_services,
             "linux_systemd_show": linux_systemd_show,
-            "linux_host_resource": linux_host_resource,
-            "linux_service_resource": linux_service_resource,
+            "linux_host_resources": linux_host_resources,
+            "linux_service_resources": linux_service_resources,
+            "linux_action_would_change": linux_action_would_change,
             "linux_unreachable_health": linux_unreachable_health,
             "linux_host_health": linux_host_health,
             "linux_host_read": linux_host_read,
+            "linux_host_reads": linux_host_reads,
+            "linux_read_failures": linux_read_failures,
+            "linux_read_services": linux_read_services,
             "linux_service_health": linux_service_health,
             "linux_journal_events": linux_journal_events,
             "linux_supervisor_log_events": linux_supervisor_log_events,
