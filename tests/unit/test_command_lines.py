@@ -191,6 +191,7 @@ REVIEWED: dict[tuple[str, str, str], set[str]] = {
         "hostvars[linux_target].shieldops_supervisor_config",
         "linux_supervisor_config_default",
         "hostvars[linux_target].shieldops_supervisorctl_path",
+        "linux_read_depth",
     },
     # No options: the module's own fixed commands (systemctl list-units ...).
     (
@@ -379,6 +380,8 @@ def test_no_request_value_on_a_command_line() -> None:
 
 # Role defaults a shell may get (quoted whole): test_role_defaults_on_command_lines_are_fixed holds them fixed paths.
 _FIXED_DEFAULTS = {"linux_supervisor_config_default", "linux_supervisord_log_default", "linux_event_lines"}
+# Role variables a shell may get (quoted whole) that the role only ever sets to one of a few fixed words.
+_FIXED_WORDS = {"linux_read_depth": {"brief", "full"}}
 
 
 def _quoted_inventory_values_only(text: str) -> bool:
@@ -395,7 +398,9 @@ def _quoted_inventory_values_only(text: str) -> bool:
                 continue
             if not (isinstance(item, jn.Filter) and item.name == "ansible.builtin.quote" and not item.args):
                 return False
-            if not all(r.startswith("hostvars[") or r in _FIXED_DEFAULTS for r in _references_in(item)):
+            if not all(
+                r.startswith("hostvars[") or r in _FIXED_DEFAULTS or r in _FIXED_WORDS for r in _references_in(item)
+            ):
                 return False
     return True
 
@@ -444,6 +449,14 @@ def test_role_variables_on_command_lines_come_from_where_the_table_says(variable
     assert found, f"{variable} is defined nowhere: update the table"
     for path, value in found:
         assert references(value) <= DERIVED[variable], (variable, path, references(value))
+
+
+@pytest.mark.parametrize("variable", sorted(_FIXED_WORDS))
+def test_fixed_words_are_only_ever_set_to_one_of_them(variable: str) -> None:
+    found = list(_definitions(variable))
+    assert found, f"{variable} is defined nowhere: update the table"
+    for path, value in found:
+        assert value in _FIXED_WORDS[variable], (variable, path, value)
 
 
 def test_role_defaults_on_command_lines_are_fixed() -> None:

@@ -32,10 +32,13 @@ from tests.unit.test_command_lines import _references_in
 ROLE = project_dir() / "collections" / "ansible_collections" / "shieldops" / "connectors" / "roles" / "linux"
 HOST_READ = ROLE / "tasks" / "host_read.yml"
 RAW_TASK = "Read each host in one round trip"
-INVENTORY_VALUES = {
+# The script's variable parts: two inventory paths (or their fixed default) and the read's depth (a fixed word:
+# tests/unit/test_command_lines.py holds every definition of it to brief or full).
+QUOTED_VALUES = {
     "hostvars[linux_target].shieldops_supervisor_config",
     "linux_supervisor_config_default",
     "hostvars[linux_target].shieldops_supervisorctl_path",
+    "linux_read_depth",
 }
 
 
@@ -58,12 +61,15 @@ def _raw_task() -> dict[str, Any]:
     return next(t for t in tasks if t.get("name") == RAW_TASK)
 
 
-def _script(conf: str, ctl: str = "supervisorctl") -> str:
+def _script(conf: str, ctl: str = "supervisorctl", depth: str = "full") -> str:
     """The task's script as the host's sh gets it: each template replaced by the quoted value (what quote does)."""
     text = _raw_task()["ansible.builtin.raw"]
     exprs = re.findall(r"\{\{.*?\}\}", text)
-    assert len(exprs) == 2 and "shieldops_supervisor_config" in exprs[0] and "supervisorctl_path" in exprs[1]
-    return text.replace(exprs[0], shlex.quote(conf)).replace(exprs[1], shlex.quote(ctl))
+    assert len(exprs) == 3 and "shieldops_supervisor_config" in exprs[0] and "supervisorctl_path" in exprs[1]
+    assert "linux_read_depth" in exprs[2]
+    for expr, value in zip(exprs, (conf, ctl, depth), strict=True):
+        text = text.replace(expr, shlex.quote(value))
+    return text
 
 
 def _run(script: str) -> str:
@@ -74,26 +80,28 @@ def _run(script: str) -> str:
 # The task itself
 
 
-def test_the_script_is_fixed_text_but_two_quoted_inventory_values() -> None:
+def test_the_script_is_fixed_text_but_three_quoted_values() -> None:
     task = _raw_task()
     text = task["ansible.builtin.raw"]
     assert "{%" not in text and "{#" not in text
     body = jinja2.Environment().parse(text).body
     assert len(body) == 1 and isinstance(body[0], jn.Output)
     expressions = [node for node in body[0].nodes if not isinstance(node, jn.TemplateData)]
-    assert len(expressions) == 2
+    assert len(expressions) == 3
     seen: set[str] = set()
     for expr in expressions:
         # The whole value is quoted, last: nothing the value holds leaves its single quotes.
         assert isinstance(expr, jn.Filter) and expr.name == "ansible.builtin.quote" and not expr.args, expr
         names = set(_references_in(expr))
-        assert names <= INVENTORY_VALUES, names
+        assert names <= QUOTED_VALUES, names
         seen |= names
-    assert seen == INVENTORY_VALUES
+    assert seen == QUOTED_VALUES
     # Each value is assigned to a variable of its own and used only in double quotes.
     assert re.search(r"^conf=\{\{[^}]*shieldops_supervisor_config[^}]*\}\}$", text, re.M)
     assert re.search(r"^ctl=\{\{[^}]*shieldops_supervisorctl_path[^}]*\}\}$", text, re.M)
-    assert re.findall(r"\$\{?(conf|ctl)\b", text) and not re.search(r'(?<!")\$(conf|ctl)\b(?!")', text)
+    assert re.search(r"^depth=\{\{[^}]*linux_read_depth[^}]*\}\}$", text, re.M)
+    assert re.findall(r"\$\{?(conf|ctl|depth)\b", text)
+    assert not re.search(r'(?<!")\$(conf|ctl|depth)\b(?!")', text)
     assert task["args"] == {"executable": "/bin/sh"}
     assert task["delegate_to"] == "{{ linux_target }}"
     assert task["ignore_unreachable"] is True and task["changed_when"] is False and task["check_mode"] is False
@@ -224,6 +232,20 @@ def test_the_identity_of_this_machine_matches_setup() -> None:
     assert facts["ansible_kernel"] == setup["kernel"]
     assert facts["ansible_distribution"] == setup["distribution"]
     assert facts["ansible_distribution_version"] == setup["distribution_version"]
+
+
+def test_a_brief_read_leaves_out_load_memory_cpus_and_mounts() -> None:
+    brief = linux.linux_host_read(_run(_script("/nonexistent/supervisord.conf", depth="brief")))
+    full = linux.linux_host_read(_run(_script("/nonexistent/supervisord.conf")))
+    assert brief["complete"] and not brief["loadavg"]
+    assert set(full["facts"]) - set(brief["facts"]) == {
+        "ansible_processor_vcpus",
+        "ansible_processor_cores",
+        "ansible_memory_mb",
+        "ansible_mounts",
+    }
+    identity = ("ansible_hostname", "ansible_kernel", "ansible_distribution", "ansible_service_mgr")
+    assert all(brief["facts"][key] == full["facts"][key] for key in identity)
 
 
 @pytest.mark.parametrize(
