@@ -48,6 +48,7 @@ RUNS_COMMANDS = {
     "ansible.builtin.pip",
     "ansible.builtin.git",
     "community.general.supervisorctl",
+    "shieldops.connectors.linux_file_capture",
 }
 # Modules that run none: provider API clients and controller-side logic. stat is here for how we call it
 # (its get_mime runs `file PATH` as an argv list; the path is ours). Our own modules are classified by a scan of
@@ -168,6 +169,18 @@ REVIEWED: dict[tuple[str, str, str], set[str]] = {
         "linux_event_lines",
         "hostvars[linux_host].shieldops_supervisord_log",
         "linux_supervisord_log_default",
+    },
+    # The action runs `PYTHON -I -S -c DRIVER`: PYTHON the inventory's ansible_python_interpreter when it is a
+    # plain absolute path (quoted whole), DRIVER fixed text; the paths and the module's source go on stdin as
+    # JSON and text, never on the command line. dest is a controller folder.
+    (
+        "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/capture_files.yml",
+        "Capture the files into the snapshot",
+        "shieldops.connectors.linux_file_capture",
+    ): {
+        "linux_paths",
+        "linux_files_dir",
+        "linux_host",
     },
     # No options: dpkg-query / rpm with fixed arguments (both package_facts tasks).
     (

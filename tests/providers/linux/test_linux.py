@@ -279,3 +279,31 @@ def _running(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+@pytest.mark.parametrize("python_takes_the_direct_run", [True, False])
+async def test_a_snapshot_reads_its_files_with_the_hosts_python(
+    sandbox: Sandbox, tmp_path: Path, python_takes_the_direct_run: bool
+) -> None:
+    """The file capture runs the module's own code with the Python the inventory names (one process: its fixed
+    command line, source and arguments on stdin), and the module as usual when that Python fails it."""
+    calls = tmp_path / "calls"
+    wrapper = tmp_path / "python3"
+    refuse = "" if python_takes_the_direct_run else '[ "$1" = -I ] && exit 1\n'
+    wrapper.write_text(f'#!/bin/sh\necho "start: $1 $2 $3" >> {calls}\n{refuse}exec /usr/bin/python3 "$@"\n')
+    wrapper.chmod(0o755)
+    doc = yaml.safe_load(sandbox.config.read_text())
+    inventory = yaml.safe_load(Path(doc["environments"]["linux"]["inventory"]).read_text())
+    inventory["all"]["children"]["web"]["hosts"]["web-1"]["ansible_python_interpreter"] = str(wrapper)
+    (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory))
+    doc["environments"]["linux"]["inventory"] = str(tmp_path / "inventory.yml")
+    variant = tmp_path / "variant.yaml"
+    variant.write_text(yaml.safe_dump(doc))
+    async with connect("linux", config=variant) as conn:
+        snapshot = await conn.create_snapshot("service/web-1/web")
+    config = sandbox.linux_dir / "web-1" / "etc" / "web.conf"
+    files = {f["path"]: f for f in snapshot.handles["files"]}
+    assert Path(files[str(config)]["stored"]).read_bytes() == config.read_bytes()
+    made = calls.read_text().splitlines()
+    # The module path (pipelined) starts the Python without arguments and feeds it the AnsiballZ payload.
+    assert made == ["start: -I -S -c"] + ([] if python_takes_the_direct_run else ["start:   "])

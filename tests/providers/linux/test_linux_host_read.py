@@ -575,3 +575,31 @@ async def test_get_health_of_the_sandbox_hosts_matches_the_host(sandbox: Sandbox
                 ours = _disk_percent(path)
                 if ours is not None:  # a mount of the host's own namespace may not be one of this machine's
                     assert abs(ours - pct) <= 0.2, (rid, path, ours, pct)
+
+
+@pytest.mark.integration
+def test_supervisord_is_asked_over_its_socket_as_supervisorctl_asks_it(sandbox: Sandbox) -> None:
+    """The script asks supervisord over its unix socket with the host's python3 (no supervisorctl start): the same
+    lines and exit code as `supervisorctl status`. A supervisorctl that does not exist proves the socket answered."""
+    for host in ("web-1", "web-2"):
+        conf = sandbox.linux_dir / host / "supervisord.conf"
+        read = linux.linux_host_read(_run(_script(str(conf), "/nonexistent/supervisorctl", depth="brief")))
+        ctl = [str(Path(sys.executable).parent / "supervisorctl"), "-c", str(conf), "status"]
+        expected = subprocess.run(ctl, capture_output=True, text=True, timeout=30, check=False)
+        assert read["supervisor"]["rc"] == expected.returncode, read["supervisor"]
+        assert [line.rstrip() for line in read["supervisor"]["stdout"].splitlines()] == [
+            line.rstrip() for line in expected.stdout.strip().splitlines()
+        ]
+        assert read["supervisor"]["stderr"] == ""
+
+
+def test_supervisorctl_answers_where_the_socket_cannot(tmp_path: Path) -> None:
+    """A [supervisorctl] section with credentials, or an inet server: the script leaves it to supervisorctl."""
+    for section in ("serverurl=unix:///nonexistent.sock\nusername=u\npassword=p\n", "serverurl=http://127.0.0.1:9\n"):
+        conf = tmp_path / "supervisord.conf"
+        conf.write_text("[supervisorctl]\n" + section)
+        ctl = tmp_path / "ctl"
+        ctl.write_text("#!/bin/sh\necho 'web                              RUNNING   pid 1, uptime 0:00:01'\n")
+        ctl.chmod(0o755)
+        read = linux.linux_host_read(_run(_script(str(conf), str(ctl), depth="brief")))
+        assert read["supervisor"]["rc"] == 0 and read["supervisor"]["stdout"].startswith("web "), section
