@@ -101,7 +101,7 @@ REVIEWED: dict[tuple[str, str, str], set[str]] = {
     ): set(),
     # argv supervisorctl -c CONFIG STATE NAME (it re-joins argv and splits on spaces: NAME has none); inventory paths.
     (
-        "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/act/linux_service.yml",
+        "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/act/linux_service_change.yml",
         "Change the supervisord program",
         "community.general.supervisorctl",
     ): {
@@ -111,7 +111,7 @@ REVIEWED: dict[tuple[str, str, str], set[str]] = {
     },
     # `systemctl STATE 'NAME'` is shlex-split, no shell: NAME cannot leave its quotes or become an option.
     (
-        "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/act/linux_service.yml",
+        "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/act/linux_service_change.yml",
         "Change the systemd unit",
         "ansible.builtin.systemd_service",
     ): {
@@ -142,7 +142,7 @@ REVIEWED: dict[tuple[str, str, str], set[str]] = {
     },
     # argv: fixed options, then NAME.
     (
-        "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/health/linux_service.yml",
+        "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/health/linux_service_details.yml",
         "Read systemd details",
         "ansible.builtin.command",
     ): {
@@ -208,7 +208,7 @@ REVIEWED: dict[tuple[str, str, str], set[str]] = {
     },
     # No options: the module's own fixed commands (systemctl list-units ...).
     (
-        "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/host_read.yml",
+        "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/host_read_systemd.yml",
         "Read systemd services of the hosts that run systemd",
         "ansible.builtin.service_facts",
     ): set(),
@@ -218,6 +218,8 @@ REVIEWED: dict[tuple[str, str, str], set[str]] = {
 DERIVED: dict[str, set[str]] = {
     # Picked from the host's own list by equality with the requested name (else the run fails).
     "linux_svc": {"linux_read.services", "linux_service_name"},
+    # The service's TCP probe: the inventory's (hostvars of the host), found by the service's name.
+    "linux_probe": {"hostvars[linux_host].shieldops_service_probes", "linux_svc.name"},
     # The id the operation role's resolve_target filter matched against the grammar (it fails otherwise).
     "linux_resource_id": {"shieldops_target.resource_id"},
     # Cut from that id.

@@ -124,11 +124,11 @@ def _tasks(relative: str) -> list[dict[str, object]]:
 
 def test_systemd_commands_are_argv_lists_without_a_shell() -> None:
     """The systemd paths cannot run here; their command construction is checked as data."""
-    show = next(t for t in _tasks("health/linux_service.yml") if t["name"] == "Read systemd details")
+    show = next(t for t in _tasks("health/linux_service_details.yml") if t["name"] == "Read systemd details")
     argv = show["ansible.builtin.command"]["argv"]  # type: ignore[index]
     assert argv[:2] == ["systemctl", "show"] and argv[-1] == "{{ linux_svc.name }}"
     assert show["when"] == "linux_svc.manager == 'systemd'" and show["check_mode"] is False
-    act = next(t for t in _tasks("act/linux_service.yml") if t["name"] == "Change the systemd unit")
+    act = next(t for t in _tasks("act/linux_service_change.yml") if t["name"] == "Change the systemd unit")
     assert act["ansible.builtin.systemd_service"] == {
         "name": "{{ linux_svc.name }}",
         "state": "{{ linux_target_state }}",

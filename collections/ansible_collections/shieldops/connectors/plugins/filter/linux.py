@@ -542,14 +542,15 @@ def linux_host_read(stdout):
 
 def linux_host_reads(results):
     """The raw task's loop results (loop_var linux_target) into {host: read}: each read as linux_host_read gives
-    it, plus reachable and unreachable_msg; an unreachable host's read is empty."""
+    it, plus reachable, unreachable_msg and services (supervisord's; linux_read_services adds systemd's); an
+    unreachable host's read is empty."""
     reads = {}
     for result in results or []:
         host = result["linux_target"]
         unreachable = bool(result.get("unreachable"))
         read = linux_host_read("" if unreachable else result.get("stdout", ""))
         read.update(reachable=not unreachable, unreachable_msg=result.get("msg", "") if unreachable else "",
-                    rc=result.get("rc"), services=[])
+                    rc=result.get("rc"), services=linux_supervisor_status(read["supervisor"]["stdout"]))
         reads[host] = read
     return reads
 
@@ -570,13 +571,10 @@ def linux_read_failures(reads):
 
 
 def linux_read_services(reads, service_facts_results):
-    """Each host's services: systemd's (service_facts, looped over the systemd hosts) then supervisord's."""
+    """Each host's services: systemd's (service_facts, looped over the systemd hosts) before supervisord's."""
     systemd = {r["linux_target"]: (r.get("ansible_facts") or {}).get("services") for r in service_facts_results or []}
-    out = {}
-    for host, read in (reads or {}).items():
-        services = linux_systemd_services(systemd.get(host)) + linux_supervisor_status(read["supervisor"]["stdout"])
-        out[host] = dict(read, services=services)
-    return out
+    return {host: dict(read, services=linux_systemd_services(systemd.get(host)) + read["services"])
+            for host, read in (reads or {}).items()}
 
 
 class FilterModule(object):
