@@ -88,6 +88,20 @@ class Sandbox:
         """The pid supervisord gives a program on a sandbox host."""
         return self._supervisorctl(host, "pid", program, check=True).strip()
 
+    def linux_config_with(self, folder: Path, host: str, **host_vars: Any) -> Path:
+        """A copy of the sandbox's config (in ``folder``) whose Linux inventory gives web group ``host`` these vars."""
+        doc = yaml.safe_load(self.config.read_text())
+        inventory = yaml.safe_load(Path(doc["environments"]["linux"]["inventory"]).read_text())
+        inventory["all"]["children"]["web"]["hosts"][host].update(host_vars)
+        (folder / "inventory.yml").write_text(yaml.safe_dump(inventory))
+        doc["environments"]["linux"]["inventory"] = str(folder / "inventory.yml")
+        (folder / "variant.yaml").write_text(yaml.safe_dump(doc))
+        return folder / "variant.yaml"
+
+    def supervisor_reread(self, host: str) -> str:
+        """`supervisorctl reread` on a sandbox host: the program definitions edited and not yet applied."""
+        return self._supervisorctl(host, "reread", check=True)
+
     @property
     def aws_endpoint(self) -> str:
         return str(yaml.safe_load(self.config.read_text())["environments"]["aws"]["endpoint_url"])

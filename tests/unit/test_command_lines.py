@@ -49,6 +49,7 @@ RUNS_COMMANDS = {
     "ansible.builtin.git",
     "community.general.supervisorctl",
     "shieldops.connectors.linux_file_capture",
+    "shieldops.connectors.linux_supervisor_program",
 }
 # Modules that run none: provider API clients and controller-side logic. stat is here for how we call it
 # (its get_mime runs `file PATH` as an argv list; the path is ours). Our own modules are classified by a scan of
@@ -108,6 +109,18 @@ REVIEWED: dict[tuple[str, str, str], set[str]] = {
         "linux_svc.name",
         "linux_target_state",
         *_SUPERVISOR_PATHS,
+    },
+    # The action runs `PYTHON -I -S -c DRIVER` (see linux_file_capture below); NAME, STATE and the inventory's
+    # config path go on stdin as JSON and reach supervisord as XML-RPC parameters, never a command line.
+    (
+        "collections/ansible_collections/shieldops/connectors/roles/linux/tasks/act/linux_service_change.yml",
+        "Change the supervisord program over its socket",
+        "shieldops.connectors.linux_supervisor_program",
+    ): {
+        "linux_svc.name",
+        "linux_target_state",
+        "hostvars[linux_host].shieldops_supervisor_config",
+        "linux_supervisor_config_default",
     },
     # `systemctl STATE 'NAME'` is shlex-split, no shell: NAME cannot leave its quotes or become an option.
     (

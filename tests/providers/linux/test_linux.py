@@ -292,13 +292,7 @@ async def test_a_snapshot_reads_its_files_with_the_hosts_python(
     refuse = "" if python_takes_the_direct_run else '[ "$1" = -I ] && exit 1\n'
     wrapper.write_text(f'#!/bin/sh\necho "start: $1 $2 $3" >> {calls}\n{refuse}exec /usr/bin/python3 "$@"\n')
     wrapper.chmod(0o755)
-    doc = yaml.safe_load(sandbox.config.read_text())
-    inventory = yaml.safe_load(Path(doc["environments"]["linux"]["inventory"]).read_text())
-    inventory["all"]["children"]["web"]["hosts"]["web-1"]["ansible_python_interpreter"] = str(wrapper)
-    (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory))
-    doc["environments"]["linux"]["inventory"] = str(tmp_path / "inventory.yml")
-    variant = tmp_path / "variant.yaml"
-    variant.write_text(yaml.safe_dump(doc))
+    variant = sandbox.linux_config_with(tmp_path, "web-1", ansible_python_interpreter=str(wrapper))
     async with connect("linux", config=variant) as conn:
         snapshot = await conn.create_snapshot("service/web-1/web")
     config = sandbox.linux_dir / "web-1" / "etc" / "web.conf"

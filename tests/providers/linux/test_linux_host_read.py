@@ -121,7 +121,11 @@ def test_no_linux_read_starts_python_on_a_supervisord_host() -> None:
     """Listings, health, events, snapshots' and actions' reads: every task file but the changes' own (the modules
     that restart, reboot, capture and restore) and package_facts runs raw only, or service_facts on systemd."""
     allowed_python = {
-        "act/linux_service_change.yml": {"community.general.supervisorctl", "ansible.builtin.systemd_service"},
+        "act/linux_service_change.yml": {
+            "shieldops.connectors.linux_supervisor_program",
+            "community.general.supervisorctl",
+            "ansible.builtin.systemd_service",
+        },
         "act/host.yml": {"ansible.builtin.reboot"},
         "snapshot/host.yml": {"ansible.builtin.package_facts"},
         "snapshot/linux_service.yml": {"ansible.builtin.package_facts", "ansible.builtin.command"},
@@ -295,6 +299,7 @@ def test_supervisord_found_answered_and_its_stderr_kept_apart(tmp_path: Path) ->
         "stdout": "web                              RUNNING   pid 3707, uptime 0:00:02\n"
         "worker                           FATAL     Exited too quickly (process log may have details)",
         "stderr": "a warning",
+        "via": "supervisorctl",  # the conf names no socket: the script asked supervisorctl
     }
     programs = linux.linux_supervisor_status(read["supervisor"]["stdout"])
     assert [(p["name"], p["native_state"], p["pid"]) for p in programs] == [
@@ -425,6 +430,7 @@ def test_captured_output() -> None:
         "rc": 0,
         "stdout": "web                              RUNNING   pid 31761, uptime 0:00:28",
         "stderr": "",
+        "via": "",  # captured before the script said which way it asked
     }
     facts = read["facts"]
     assert facts["ansible_processor_vcpus"] == 2 and facts["ansible_processor_cores"] == 2
@@ -489,7 +495,7 @@ def test_missing_sections_and_malformed_lines() -> None:
         "loadavg": "",
         "facts": {},
         "service_mgr": "",
-        "supervisor": {"found": False, "rc": None, "stdout": "", "stderr": ""},
+        "supervisor": {"found": False, "rc": None, "stdout": "", "stderr": "", "via": ""},
     }
     assert linux.linux_host_read(None)["facts"] == {}
     text = (
@@ -592,10 +598,12 @@ def test_supervisord_is_asked_over_its_socket_as_supervisorctl_asks_it(sandbox: 
         ctl = [str(Path(sys.executable).parent / "supervisorctl"), "-c", str(conf), "status"]
         expected = subprocess.run(ctl, capture_output=True, text=True, timeout=30, check=False)
         assert read["supervisor"]["rc"] == expected.returncode, read["supervisor"]
-        assert [line.rstrip() for line in read["supervisor"]["stdout"].splitlines()] == [
-            line.rstrip() for line in expected.stdout.strip().splitlines()
+        # The same lines but for the uptime, which may tick between the two reads.
+        ticking = re.compile(r", uptime [\d:]+(?: days?, [\d:]+)?")
+        assert [ticking.sub("", line.rstrip()) for line in read["supervisor"]["stdout"].splitlines()] == [
+            ticking.sub("", line.rstrip()) for line in expected.stdout.strip().splitlines()
         ]
-        assert read["supervisor"]["stderr"] == ""
+        assert read["supervisor"]["stderr"] == "" and read["supervisor"]["via"] == "socket"
 
 
 def test_supervisorctl_answers_where_the_socket_cannot(tmp_path: Path) -> None:

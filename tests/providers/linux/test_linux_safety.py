@@ -96,3 +96,34 @@ async def test_a_dry_run_changes_nothing_on_the_host(sandbox: Sandbox, action: s
         assert real.success and real.changed == dry.changed, real.message
         if action == "stop":
             await conn.execute_action(Action(type="start", resource_id="service/web-1/web"))
+
+
+@pytest.mark.parametrize("supervisorctl_has_credentials", [False, True])
+async def test_a_restart_changes_only_its_program(
+    sandbox: Sandbox, tmp_path: Path, supervisorctl_has_credentials: bool
+) -> None:
+    """A restart over supervisord's socket restarts the program and applies no edited definition (supervisord
+    still has it pending, as after `supervisorctl restart`). Where the socket path does not apply (credentials in
+    the [supervisorctl] section), community.general.supervisorctl restarts it, and its `supervisorctl update`
+    applies every pending edit: that is the fallback's documented behaviour, shown here."""
+    conf = sandbox.linux_dir / "web-1" / "supervisord.conf"
+    variant_conf = tmp_path / "supervisord-credentials.conf"
+    config = sandbox.config
+    if supervisorctl_has_credentials:
+        credentials = "[supervisorctl]\nusername=u\npassword=p\n"
+        variant_conf.write_text(conf.read_text().replace("[supervisorctl]\n", credentials))
+        config = sandbox.linux_config_with(tmp_path, "web-1", shieldops_supervisor_config=str(variant_conf))
+    definition = sandbox.linux_dir / "web-1" / "conf.d" / "web.conf"
+    original = definition.read_text()
+    pid = sandbox.supervisor_pid("web-1", "web")
+    definition.write_text(original.replace("startsecs=1", "startsecs=2"))
+    try:
+        async with connect("linux", config=config) as conn:
+            restart = await conn.execute_action(Action(type="restart", resource_id="service/web-1/web"))
+        assert restart.success and restart.changed, restart.message
+        assert sandbox.supervisor_pid("web-1", "web") != pid
+        pending = sandbox.supervisor_reread("web-1")
+        assert ("web: changed" in pending) == (not supervisorctl_has_credentials), pending
+    finally:
+        definition.write_text(original)
+        sandbox.supervisor_reread("web-1")  # supervisord's pending view back to the files as they are

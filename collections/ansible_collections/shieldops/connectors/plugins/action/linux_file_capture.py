@@ -15,27 +15,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 import posixpath
-import re
-import shlex
 
 from ansible.plugins.action import ActionBase
+from ansible_collections.shieldops.connectors.plugins.plugin_utils.direct_module import host_python, run_directly
 from ansible_collections.shieldops.connectors.plugins.plugin_utils.private_files import write_privately
 
 _MODULE = "shieldops.connectors.linux_file_capture"
-_PLUGINS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_MODULE_FILE = os.path.join(_PLUGINS, "modules", "linux_file_capture.py")
-# Runs on the host: the first line of stdin is the arguments (JSON), the rest the module's source.
-_DRIVER = (
-    "import json, sys\n"
-    "args = json.loads(sys.stdin.readline())\n"
-    "scope = {'__name__': 'linux_file_capture'}\n"
-    "exec(compile(sys.stdin.read(), 'linux_file_capture.py', 'exec'), scope)\n"
-    "sys.stdout.write(json.dumps(scope['run'](args)))\n"
-)
-_PLAIN_PATH = re.compile(r"/[A-Za-z0-9._/+-]+")
 
 
 class ActionModule(ActionBase):
@@ -78,24 +65,10 @@ class ActionModule(ActionBase):
 
     def _capture_directly(self, module_args, task_vars):
         """The module's capture run by the host's Python named in the inventory, or None to use the module."""
-        host_vars = task_vars
-        if self._task.delegate_to:
-            host_vars = task_vars.get("ansible_delegated_vars", {}).get(self._task.delegate_to)
-        interpreter = (host_vars or {}).get("ansible_python_interpreter")
-        if not isinstance(interpreter, str) or not _PLAIN_PATH.fullmatch(interpreter):
+        interpreter = host_python(self._task, task_vars)
+        if interpreter is None:
             return None
-        with open(_MODULE_FILE, encoding="utf-8") as handle:
-            source = handle.read()
-        command = f"{shlex.quote(interpreter)} -I -S -c {shlex.quote(_DRIVER)}"
-        stdin = json.dumps(module_args) + "\n" + source
-        answer = self._low_level_execute_command(command, sudoable=False, in_data=stdin)
-        if answer.get("rc") != 0:
-            return None  # the module path says what is wrong, in the module path's words
-        try:
-            captured = json.loads(answer.get("stdout", ""))
-        except ValueError:
-            return {"failed": True, "msg": "linux_file_capture: the host's answer is not JSON"}
-        return captured if isinstance(captured, dict) else {"failed": True, "msg": "linux_file_capture: no answer"}
+        return run_directly(self._low_level_execute_command, interpreter, "linux_file_capture", module_args)
 
     def _store(self, dest, entry, content):
         path = entry.get("path")

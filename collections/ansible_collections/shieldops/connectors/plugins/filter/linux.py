@@ -511,8 +511,9 @@ def _identity(sections):
 def linux_host_read(stdout):
     """What roles/linux/tasks/host_read.yml's script printed, in the shapes the other filters take: facts (the keys
     linux_host_health and linux_host_resource read, computed as setup computes them), loadavg (the text of
-    /proc/loadavg), service_mgr (systemd or other) and supervisor (found, rc, stdout, stderr, as that module returns
-    it). A section the host could not print is empty: its facts are missing, as setup leaves them."""
+    /proc/loadavg), service_mgr (systemd or other) and supervisor (found, rc, stdout, stderr as `supervisorctl status`
+    gives them, and via: socket when supervisord answered over its socket, else supervisorctl). A section the host
+    could not print is empty: its facts are missing, as setup leaves them."""
     sections = _read_sections(stdout)
     arch = "".join(sections.get("arch", [])).strip()
     xen = sections.get("xen") or []
@@ -526,9 +527,10 @@ def linux_host_read(stdout):
     service_mgr = "".join(sections.get("service_mgr", [])).strip()
     if service_mgr:
         facts["ansible_service_mgr"] = service_mgr
-    supervisor = {"found": "supervisor_rc" in sections, "rc": None, "stdout": "", "stderr": ""}
+    supervisor = {"found": "supervisor_rc" in sections, "rc": None, "stdout": "", "stderr": "", "via": ""}
     if supervisor["found"]:
         supervisor.update(rc=_int("".join(sections["supervisor_rc"][-1:])),
+                          via="".join(sections.get("supervisor_via", [])).strip(),
                           stdout="\n".join(sections.get("supervisor", [])),
                           stderr="\n".join(sections.get("supervisor_stderr", [])))
     return {
