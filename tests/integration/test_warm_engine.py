@@ -124,6 +124,27 @@ async def test_both_engines_give_the_same_results(sandbox: Sandbox, server: Warm
     assert len(back_by_runner.restored) == len(back_by_warm.restored)
 
 
+async def test_both_engines_give_the_same_linux_host_reads(sandbox: Sandbox, server: WarmServer) -> None:
+    """The Linux reads of hosts (issue 16 moved them from setup to one raw script), besides the service reads above."""
+    now = datetime.now(UTC)
+    window = TimeRange(start=now - timedelta(hours=2), end=now)
+    cases: list[tuple[str, Callable[[InfraConnector], Awaitable[Any]]]] = [
+        ("get_health", lambda c: c.get_health("host/web-2")),
+        ("list_resources", lambda c: c.list_resources("instance", {})),
+        ("get_events", lambda c: c.get_events("host/web-2", window)),
+    ]
+    async with (
+        connect("linux", config=sandbox.config, engine=RunnerEngine()) as runner,
+        connect("linux", config=sandbox.config, engine=WarmEngine(server)) as warm,
+    ):
+        for operation, call in cases:
+            by_runner, by_warm = await call(runner), await call(warm)
+            assert _NORMALIZE[operation](by_warm, "linux") == _NORMALIZE[operation](by_runner, "linux"), operation
+            if operation == "list_resources":  # the hosts' identity (hostname, kernel, distribution) as well
+                assert {r.id: r.raw for r in by_warm} == {r.id: r.raw for r in by_runner}
+                assert all(r.raw["distribution"] and r.raw["kernel"] for r in by_warm)
+
+
 async def _probe(engine: WarmEngine, **variables: Any) -> RunResult:
     check = bool(variables.pop("check_mode", False))
     timeout = float(variables.pop("timeout_s", 120))
