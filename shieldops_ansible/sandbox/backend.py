@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypedDict, runtime_checkable
 
+from ..engines.processes import descendants
+
 __all__ = [
     "MAIN_PROCESS",
     "ActionSample",
@@ -154,10 +156,13 @@ def wait_http(url: str, timeout_s: float, proc: subprocess.Popen[bytes]) -> None
 
 
 def stop_process_groups(pids: Iterable[int], timeout_s: float = 5) -> None:
-    """End the process groups that spawn() started: SIGTERM, then SIGKILL to those left after ``timeout_s``.
+    """End the process groups that spawn() started: SIGTERM, then SIGKILL to those left after ``timeout_s``; then
+    the processes under them that had left their group (an sshd runs each session in a session of its own, which
+    would otherwise outlive the sandbox, reparented to init), each only if it is still the process it was.
 
     Only the groups we started: start_new_session made each pid its group's id."""
     pids = list(pids)
+    strays = [(child, _started_at(child)) for pid in pids for child in descendants(pid) if _group_of(child) != pid]
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
@@ -169,3 +174,24 @@ def stop_process_groups(pids: Iterable[int], timeout_s: float = 5) -> None:
             time.sleep(0.05)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
+    for child, started_at in strays:
+        if started_at is not None and _started_at(child) == started_at:  # not a pid reused since
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def _group_of(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return int(fields[2]) if fields else None
+
+
+def _started_at(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return int(fields[19]) if fields else None

@@ -26,6 +26,7 @@ from shieldops_ansible import (
     connect,
 )
 from shieldops_ansible.config import load_config
+from shieldops_ansible.engines.processes import descendants
 from shieldops_ansible.sandbox import manager
 from shieldops_ansible.snapshots import signing
 from tests.support import Sandbox, rollback_in_new_process, start_sandbox
@@ -249,12 +250,17 @@ async def test_host_made_unreachable_mid_run(sandbox: Sandbox) -> None:
 
 async def test_sandbox_down_ends_every_process_in_its_namespaces(tmp_path: Path) -> None:
     """sshd runs each session (a persistent control connection's too) outside the process group of the sshd the
-    sandbox started; they must not outlive the sandbox."""
+    sandbox started; they must not outlive the sandbox, in its namespaces or on loopback (local-1)."""
     box = start_sandbox(tmp_path / "own")
     try:
         async with connect("linux", config=box.config) as conn:
             assert (await conn.get_health("host/web-1")).status == "healthy"
-        namespaces = json.loads((box.directory / "sandbox.json").read_text())["network"]["netns"]
+            assert (await conn.get_health("host/local-1")).checks[0].status == "healthy"  # sshd on loopback
+        state = json.loads((box.directory / "sandbox.json").read_text())
+        namespaces = state["network"]["netns"]
+        # local-1's sshd is in no namespace of ours: its session is found under it.
+        loopback_sessions = set(descendants(state["processes"]["linux/local-1/sshd"]["pid"]))
+        assert loopback_sessions
         inside = {
             int(pid)
             for ns in namespaces
@@ -266,7 +272,7 @@ async def test_sandbox_down_ends_every_process_in_its_namespaces(tmp_path: Path)
     finally:
         manager.down(box.directory)
     for _ in range(100):
-        running = [pid for pid in inside if _running(pid)]
+        running = [pid for pid in inside | loopback_sessions if _running(pid)]
         if not running:
             break
         await asyncio.sleep(0.05)
