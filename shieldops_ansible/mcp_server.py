@@ -1,0 +1,280 @@
+"""The MCP server: the facade's operations as MCP tools, one long-lived process keeping the warm engine warm.
+
+First slice (issue 18): stdio, read-only. The tools are ``list_environments``, ``describe_environment``,
+``list_resources``, ``get_health``, ``get_events``, ``create_snapshot`` and ``execute_action`` (dry runs only: a
+real action is refused as a tool error, and ``rollback`` is not offered). Every tool that names an environment
+takes ``environment`` as an enum of the served ones. The server is a client of the facade, not a second path:
+validation, policy, audit and errors are the facade's; a refusal or a provider failure is a tool error with the
+facade's message (which quotes agent text only through ``quote_untrusted``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field, ValidationError
+
+from .config import Config, load_config
+from .connector import InfraConnector, connect
+from .errors import ShieldOpsError
+from .models import ActionResult, Event, HealthStatus, Resource, Snapshot, TimeRange
+
+__all__ = ["build_server", "serve"]
+
+# What a tool's text rendering may say at most; the structured content carries the whole answer.
+_TEXT_LIMIT = 4000
+_READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
+
+
+class EnvironmentSummary(BaseModel):
+    name: str
+    provider: str
+
+
+class EnvironmentList(BaseModel):
+    environments: list[EnvironmentSummary]
+
+
+class ActionDescription(BaseModel):
+    name: str
+    destructive: bool
+    parameters: list[dict[str, Any]] = Field(description="name, type, required and bounds of each parameter")
+
+
+class TypeDescription(BaseModel):
+    native_type: str
+    common_type: str | None
+    actions: list[ActionDescription]
+
+
+class EnvironmentDescription(BaseModel):
+    name: str
+    provider: str
+    filters: list[str]
+    types: list[TypeDescription]
+    writes: bool = Field(description="whether this server runs real actions (false: dry runs only)")
+
+
+class ResourceList(BaseModel):
+    resources: list[Resource]
+
+
+class EventList(BaseModel):
+    events: list[Event]
+
+
+class _Server(MCPServer):
+    """The SDK's server, but arguments it rejects are reported by field and rule only: its own message repeats
+    the rejected value (``input_value='...'``), which is the agent's text, maybe an LLM's instruction."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as error:
+            if not isinstance(error.__cause__, ValidationError):
+                raise
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
+                for problem in error.__cause__.errors(include_input=False, include_url=False)
+            )
+            raise ToolError(f"InvalidRequest: {problems}") from None
+
+
+class _Connections:
+    """One connector per served environment, opened on first use and closed with the server."""
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._open: dict[str, InfraConnector] = {}
+
+    def get(self, name: str) -> InfraConnector:
+        if name not in self._open:
+            self._open[name] = connect(name, config=self._config.path)
+        return self._open[name]
+
+    async def aclose(self) -> None:
+        for connector in self._open.values():
+            with contextlib.suppress(Exception):  # closing the others matters more than one close's failure
+                await connector.aclose()
+        self._open.clear()
+
+
+def _text(value: BaseModel) -> str:
+    text = json.dumps(value.model_dump(mode="json"), separators=(",", ":"), default=str)
+    return text if len(text) <= _TEXT_LIMIT else text[:_TEXT_LIMIT] + " ...(truncated; the structured content is whole)"
+
+
+def _answer(value: BaseModel) -> CallToolResult:
+    return CallToolResult(
+        content=[TextContent(type="text", text=_text(value))], structured_content=value.model_dump(mode="json")
+    )
+
+
+def _refusal(message: str) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=message)], is_error=True)
+
+
+async def _call(work: Callable[[], Awaitable[BaseModel]]) -> CallToolResult:
+    try:
+        return _answer(await work())
+    except ShieldOpsError as error:
+        return _refusal(f"{type(error).__name__}: {error}")
+
+
+def build_server(config: str | Path | None = None, environments: list[str] | None = None) -> MCPServer:
+    """The server for the config file's environments (or the named ones), read-only."""
+    cfg = load_config(config)
+    names = list(environments or sorted(cfg.environments))
+    for name in names:
+        cfg.environment(name)  # an unknown name fails here, with the names the file defines
+    connections = _Connections(cfg)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_server: MCPServer) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await connections.aclose()
+
+    server = _Server(
+        "shieldops-ansible",
+        version="0.1.0",
+        instructions=(
+            "Infrastructure operations across the configured environments, one vocabulary for every provider. "
+            "Read-only: execute_action runs dry runs only. Call describe_environment for the types and actions."
+        ),
+        lifespan=lifespan,
+    )
+    # `environment` is an enum of the served names in every tool's schema, checked by the SDK before a tool runs.
+    served_names: Any = Literal[tuple(names)]
+
+    def list_environments() -> Annotated[CallToolResult, EnvironmentList]:
+        """The environments this server serves, with their providers."""
+        served = [EnvironmentSummary(name=n, provider=cfg.environment(n).provider.name) for n in names]
+        return _answer(EnvironmentList(environments=served))
+
+    def describe_environment(environment: str) -> Annotated[CallToolResult, EnvironmentDescription]:
+        """The environment's native types (with their common type), actions, their parameters and which are
+        destructive, and the filters list_resources takes."""
+        env = cfg.environment(environment)
+        caps = env.provider.capabilities
+        types = [
+            TypeDescription(
+                native_type=native.name,
+                common_type=native.common,
+                actions=[
+                    ActionDescription(
+                        name=spec.name,
+                        destructive=spec.destructive,
+                        parameters=[{k: v for k, v in vars(p).items() if v is not None} for p in spec.parameters],
+                    )
+                    for spec in native.actions.values()
+                ],
+            )
+            for native in caps.native_types.values()
+        ]
+        return _answer(
+            EnvironmentDescription(
+                name=environment, provider=env.provider.name, filters=sorted(caps.filters), types=types, writes=False
+            )
+        )
+
+    async def list_resources(
+        environment: str,
+        resource_type: Annotated[str, Field(description="a common type (instance, service, ...) or a native type")],
+        filters: Annotated[dict[str, Any] | None, Field(description="name, tags, state and provider filters")] = None,
+    ) -> Annotated[CallToolResult, ResourceList]:
+        """The resources of a type in the environment, filtered."""
+
+        async def work() -> BaseModel:
+            found = await connections.get(environment).list_resources(resource_type, dict(filters or {}))
+            return ResourceList(resources=found)
+
+        return await _call(work)
+
+    async def get_health(environment: str, resource_id: str) -> Annotated[CallToolResult, HealthStatus]:
+        """A resource's health: status, the checks behind it and metrics."""
+        return await _call(lambda: connections.get(environment).get_health(resource_id))
+
+    async def get_events(
+        environment: str,
+        resource_id: str,
+        minutes: Annotated[int, Field(ge=1, le=10080, description="the window: the last N minutes")] = 60,
+    ) -> Annotated[CallToolResult, EventList]:
+        """A resource's events in the last ``minutes`` minutes."""
+        end = datetime.now(UTC)
+        window = TimeRange(start=end - timedelta(minutes=minutes), end=end)
+
+        async def work() -> BaseModel:
+            return EventList(events=await connections.get(environment).get_events(resource_id, window))
+
+        return await _call(work)
+
+    async def create_snapshot(environment: str, resource_id: str) -> Annotated[CallToolResult, Snapshot]:
+        """Record a resource's restorable state (the snapshot store's, no change to the resource)."""
+        return await _call(lambda: connections.get(environment).create_snapshot(resource_id))
+
+    async def execute_action(
+        environment: str,
+        type: Annotated[str, Field(description="the action, as describe_environment lists it")],
+        resource_id: str,
+        parameters: dict[str, Any] | None = None,
+        dry_run: Annotated[bool, Field(description="this server runs dry runs only")] = True,
+        reason: str = "",
+    ) -> Annotated[CallToolResult, ActionResult]:
+        """The diff an action would make (a dry run): what would change, nothing changed."""
+        if not dry_run:
+            return _refusal(
+                "refused: this MCP server is read-only and runs dry runs only (dry_run: true); real actions "
+                "are not served over MCP yet"
+            )
+        # A mapping: the facade validates it as it validates every action (an InvalidRequest naming the field).
+        action = {
+            "type": type,
+            "resource_id": resource_id,
+            "parameters": dict(parameters or {}),
+            "dry_run": True,
+            "reason": reason,
+        }
+        return await _call(lambda: connections.get(environment).execute_action(action))  # type: ignore[arg-type]
+
+    read_tools: Mapping[str, Callable[..., Any]] = {
+        "list_environments": list_environments,
+        "describe_environment": describe_environment,
+        "list_resources": list_resources,
+        "get_health": get_health,
+        "get_events": get_events,
+    }
+    for tool in (*read_tools.values(), create_snapshot, execute_action):
+        if "environment" in tool.__annotations__:
+            tool.__annotations__["environment"] = served_names
+    for name, tool in read_tools.items():
+        server.add_tool(tool, name=name, annotations=_READ, structured_output=True)
+    server.add_tool(
+        create_snapshot,
+        name="create_snapshot",
+        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False),
+        structured_output=True,
+    )
+    server.add_tool(
+        execute_action,
+        name="execute_action",
+        annotations=ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True),
+        structured_output=True,
+    )
+    return server
+
+
+def serve(config: str | Path | None = None, environments: list[str] | None = None) -> None:
+    """Serve over stdio until the client goes."""
+    build_server(config, environments).run()
