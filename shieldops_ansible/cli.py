@@ -79,13 +79,15 @@ def _parser() -> argparse.ArgumentParser:
     sb.add_argument("--dir", default="sandbox", help="sandbox directory (default ./sandbox)")
     demo = sub.add_parser("demo", help="run the sample agent against every sandbox environment")
     demo.add_argument("--dir", default="sandbox", help="sandbox directory (default ./sandbox)")
-    mcp = sub.add_parser("mcp", help="serve the environments to MCP clients (stdio; read-only: dry runs only)")
+    mcp = sub.add_parser("mcp", help="serve the environments to MCP clients (stdio; read-only unless --allow-writes)")
     mcp.add_argument("--config", help="config file (default: $SHIELDOPS_CONFIG, else ./shieldops.yaml)")
     mcp.add_argument("--env", action="append", dest="envs", metavar="NAME", help="serve only these (repeatable)")
     mcp.add_argument("--transport", choices=["stdio", "http"], default="stdio")
     mcp.add_argument("--host", default="127.0.0.1")
     mcp.add_argument("--port", type=int, default=8765)
-    mcp.add_argument("--allow-writes", action="store_true", help="real actions and rollback (not available yet)")
+    mcp.add_argument(
+        "--allow-writes", action="store_true", help="real actions (each confirmed by its dry run's token) and rollback"
+    )
     au = sub.add_parser("audit", help="the audit trail (audit_log in the config file)")
     au.add_argument("action", choices=["tail"])
     au.add_argument("-n", type=int, default=20, help="how many records (default 20)")
@@ -222,18 +224,13 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 
 def _mcp(args: argparse.Namespace) -> int:
-    # Said plainly rather than half served: the HTTP transport and writes (with their confirmation tokens) are
-    # the next slices of issue 18.
-    if args.transport != "stdio" or args.allow_writes:
-        print(
-            "error: this version serves MCP over stdio, read-only (dry runs only); --transport http and "
-            "--allow-writes are not available yet",
-            file=sys.stderr,
-        )
+    # Said plainly rather than half served: the HTTP transport is a later slice of issue 18.
+    if args.transport != "stdio":
+        print("error: this version serves MCP over stdio only; --transport http is not available yet", file=sys.stderr)
         return 2
     from .mcp_server import serve
 
-    serve(args.config, args.envs)
+    serve(args.config, args.envs, allow_writes=args.allow_writes)
     return 0
 
 

@@ -1,17 +1,25 @@
 """The MCP server: the facade's operations as MCP tools, one long-lived process keeping the warm engine warm.
 
-First slice (issue 18): stdio, read-only. The tools are ``list_environments``, ``describe_environment``,
-``list_resources``, ``get_health``, ``get_events``, ``create_snapshot`` and ``execute_action`` (dry runs only: a
-real action is refused as a tool error, and ``rollback`` is not offered). Every tool that names an environment
-takes ``environment`` as an enum of the served ones. The server is a client of the facade, not a second path:
-validation, policy, audit and errors are the facade's; a refusal or a provider failure is a tool error with the
-facade's message (which quotes agent text only through ``quote_untrusted``).
+Over stdio (issue 18's slices so far). The tools are ``list_environments``, ``describe_environment``,
+``list_resources``, ``get_health``, ``get_events``, ``create_snapshot`` and ``execute_action``; every tool that names
+an environment takes ``environment`` as an enum of the served ones. Read-only by default: ``execute_action`` runs
+dry runs only (a real action is refused as a tool error) and ``rollback`` is not offered. With writes allowed, a
+dry run's result carries ``details.confirmation``: a token bound to that action (type, resource, parameters) and
+environment, single use, valid for ``CONFIRMATION_TTL_S``; a real action needs it as ``confirmation``, else it is
+refused (fail closed), and the same confirmation answers the facade's approver when the environment's policy asks
+for approval. The server is a client of the facade, not a second path: validation, policy, audit and errors are the
+facade's; a refusal or a provider failure is a tool error with the facade's message (which quotes agent text only
+through ``quote_untrusted``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import hashlib
 import json
+import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,9 +33,12 @@ from pydantic import BaseModel, Field, ValidationError
 from .config import Config, load_config
 from .connector import InfraConnector, connect
 from .errors import ShieldOpsError
-from .models import ActionResult, Event, HealthStatus, Resource, Snapshot, TimeRange
+from .models import Action, ActionResult, Event, HealthStatus, Resource, RollbackResult, Snapshot, TimeRange
 
-__all__ = ["build_server", "serve"]
+__all__ = ["CONFIRMATION_TTL_S", "build_server", "serve"]
+
+# How long a dry run's confirmation stays good: long enough for an agent to show the diff and decide.
+CONFIRMATION_TTL_S = 300.0
 
 # What a tool's text rendering may say at most; the structured content carries the whole answer.
 _TEXT_LIMIT = 4000
@@ -90,6 +101,50 @@ class _Server(MCPServer):
             raise ToolError(f"InvalidRequest: {problems}") from None
 
 
+def action_digest(environment: str, action: Mapping[str, Any]) -> str:
+    """What a confirmation is bound to: the environment and what the action does (its reason is not)."""
+    bound = {"environment": environment, **{k: action.get(k) for k in ("type", "resource_id", "parameters")}}
+    return hashlib.sha256(json.dumps(bound, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class _Confirmations:
+    """The tokens dry runs hand out, each good for one real action of the same digest, until it expires."""
+
+    def __init__(self, ttl_s: float = CONFIRMATION_TTL_S) -> None:
+        self._ttl_s = ttl_s
+        self._pending: dict[str, tuple[str, float]] = {}
+
+    def issue(self, digest: str) -> tuple[str, float]:
+        now = time.monotonic()
+        self._pending = {t: (d, until) for t, (d, until) in self._pending.items() if until > now}
+        token = "confirm-" + secrets.token_urlsafe(24)
+        self._pending[token] = (digest, now + self._ttl_s)
+        return token, self._ttl_s
+
+    def redeem(self, token: str, digest: str) -> str | None:
+        """None when ``token`` confirms ``digest`` (it is used up then); else why not. A token is used up by any
+        attempt, so that it cannot be tried against action after action."""
+        entry = self._pending.pop(token, None)
+        if entry is None:
+            return "the confirmation is unknown or already used"
+        if entry[1] <= time.monotonic():
+            return "the confirmation has expired: run the dry run again"
+        if not secrets.compare_digest(entry[0], digest):
+            return "the confirmation is for another action or environment: run this action's dry run"
+        return None
+
+
+# The digest the current tool call confirmed; the facade's approver asks it (contextvars: per tool call).
+_confirmed: contextvars.ContextVar[str | None] = contextvars.ContextVar("shieldops_mcp_confirmed", default=None)
+
+
+def _approve_confirmed(environment: str) -> Callable[[Action], bool]:
+    def approve(action: Action) -> bool:
+        return _confirmed.get() == action_digest(environment, action.model_dump(mode="json"))
+
+    return approve
+
+
 class _Connections:
     """One connector per served environment, opened on first use and closed with the server."""
 
@@ -99,7 +154,7 @@ class _Connections:
 
     def get(self, name: str) -> InfraConnector:
         if name not in self._open:
-            self._open[name] = connect(name, config=self._config.path)
+            self._open[name] = connect(name, config=self._config.path, approver=_approve_confirmed(name))
         return self._open[name]
 
     async def aclose(self) -> None:
@@ -131,13 +186,16 @@ async def _call(work: Callable[[], Awaitable[BaseModel]]) -> CallToolResult:
         return _refusal(f"{type(error).__name__}: {error}")
 
 
-def build_server(config: str | Path | None = None, environments: list[str] | None = None) -> MCPServer:
-    """The server for the config file's environments (or the named ones), read-only."""
+def build_server(
+    config: str | Path | None = None, environments: list[str] | None = None, *, allow_writes: bool = False
+) -> MCPServer:
+    """The server for the config file's environments (or the named ones); read-only unless ``allow_writes``."""
     cfg = load_config(config)
     names = list(environments or sorted(cfg.environments))
     for name in names:
         cfg.environment(name)  # an unknown name fails here, with the names the file defines
     connections = _Connections(cfg)
+    confirmations = _Confirmations()
 
     @contextlib.asynccontextmanager
     async def lifespan(_server: MCPServer) -> AsyncIterator[None]:
@@ -151,7 +209,12 @@ def build_server(config: str | Path | None = None, environments: list[str] | Non
         version="0.1.0",
         instructions=(
             "Infrastructure operations across the configured environments, one vocabulary for every provider. "
-            "Read-only: execute_action runs dry runs only. Call describe_environment for the types and actions."
+            + (
+                "A real execute_action needs the confirmation its dry run returns (details.confirmation)."
+                if allow_writes
+                else "Read-only: execute_action runs dry runs only."
+            )
+            + " Call describe_environment for the types and actions."
         ),
         lifespan=lifespan,
     )
@@ -185,7 +248,11 @@ def build_server(config: str | Path | None = None, environments: list[str] | Non
         ]
         return _answer(
             EnvironmentDescription(
-                name=environment, provider=env.provider.name, filters=sorted(caps.filters), types=types, writes=False
+                name=environment,
+                provider=env.provider.name,
+                filters=sorted(caps.filters),
+                types=types,
+                writes=allow_writes,
             )
         )
 
@@ -229,24 +296,61 @@ def build_server(config: str | Path | None = None, environments: list[str] | Non
         type: Annotated[str, Field(description="the action, as describe_environment lists it")],
         resource_id: str,
         parameters: dict[str, Any] | None = None,
-        dry_run: Annotated[bool, Field(description="this server runs dry runs only")] = True,
+        dry_run: Annotated[bool, Field(description="true: the diff only, nothing changes")] = True,
         reason: str = "",
+        confirmation: Annotated[
+            str | None, Field(description="a real action: the details.confirmation of this action's dry run")
+        ] = None,
     ) -> Annotated[CallToolResult, ActionResult]:
-        """The diff an action would make (a dry run): what would change, nothing changed."""
-        if not dry_run:
-            return _refusal(
-                "refused: this MCP server is read-only and runs dry runs only (dry_run: true); real actions "
-                "are not served over MCP yet"
-            )
+        """An action on a resource. A dry run returns the diff it would make (and, where this server runs real
+        actions, the confirmation a real run of the same action needs)."""
         # A mapping: the facade validates it as it validates every action (an InvalidRequest naming the field).
         action = {
             "type": type,
             "resource_id": resource_id,
             "parameters": dict(parameters or {}),
-            "dry_run": True,
+            "dry_run": dry_run,
             "reason": reason,
         }
-        return await _call(lambda: connections.get(environment).execute_action(action))  # type: ignore[arg-type]
+        digest = action_digest(environment, action)
+        connector = connections.get(environment)
+        if dry_run:
+
+            async def dry() -> BaseModel:
+                result = await connector.execute_action(action)  # type: ignore[arg-type]
+                if not allow_writes or result.status != "dry_run":
+                    return result
+                token, ttl_s = confirmations.issue(digest)
+                return result.model_copy(
+                    update={"details": {**result.details, "confirmation": token, "confirmation_ttl_s": ttl_s}}
+                )
+
+            return await _call(dry)
+        if not allow_writes:
+            return _refusal(
+                "refused: this MCP server is read-only and runs dry runs only (dry_run: true); its operator "
+                "starts it with --allow-writes to serve real actions"
+            )
+        if not confirmation:
+            return _refusal(
+                "refused: a real action needs the confirmation its dry run returns: run it with dry_run: true and "
+                "pass details.confirmation as confirmation"
+            )
+        why_not = confirmations.redeem(confirmation, digest)
+        if why_not is not None:
+            return _refusal(f"refused: {why_not}")
+        confirmed = _confirmed.set(digest)
+        try:
+            return await _call(lambda: connector.execute_action(action))  # type: ignore[arg-type]
+        finally:
+            _confirmed.reset(confirmed)
+
+    async def rollback(
+        environment: str,
+        snapshot_id: Annotated[str, Field(description="the snapshot an action took (its snapshot_id)")],
+    ) -> Annotated[CallToolResult, RollbackResult]:
+        """Put a resource back as its snapshot recorded it."""
+        return await _call(lambda: connections.get(environment).rollback(snapshot_id))
 
     read_tools: Mapping[str, Callable[..., Any]] = {
         "list_environments": list_environments,
@@ -255,7 +359,8 @@ def build_server(config: str | Path | None = None, environments: list[str] | Non
         "get_health": get_health,
         "get_events": get_events,
     }
-    for tool in (*read_tools.values(), create_snapshot, execute_action):
+    writes: tuple[Callable[..., Any], ...] = (rollback,) if allow_writes else ()
+    for tool in (*read_tools.values(), create_snapshot, execute_action, *writes):
         if "environment" in tool.__annotations__:
             tool.__annotations__["environment"] = served_names
     for name, tool in read_tools.items():
@@ -269,12 +374,23 @@ def build_server(config: str | Path | None = None, environments: list[str] | Non
     server.add_tool(
         execute_action,
         name="execute_action",
-        annotations=ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True),
+        annotations=ToolAnnotations(
+            read_only_hint=not allow_writes, destructive_hint=allow_writes, idempotent_hint=not allow_writes
+        ),
         structured_output=True,
     )
+    if allow_writes:
+        server.add_tool(
+            rollback,
+            name="rollback",
+            annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False),
+            structured_output=True,
+        )
     return server
 
 
-def serve(config: str | Path | None = None, environments: list[str] | None = None) -> None:
+def serve(
+    config: str | Path | None = None, environments: list[str] | None = None, *, allow_writes: bool = False
+) -> None:
     """Serve over stdio until the client goes."""
-    build_server(config, environments).run()
+    build_server(config, environments, allow_writes=allow_writes).run()

@@ -138,9 +138,8 @@ async def test_over_stdio_with_the_sdks_stdio_client(sandbox: Sandbox) -> None:
     assert not health.is_error and (health.structured_content or {})["status"] == "healthy"
 
 
-@pytest.mark.parametrize("flags", [["--allow-writes"], ["--transport", "http"]])
-def test_what_this_slice_does_not_serve_is_refused_at_start(sandbox: Sandbox, flags: list[str]) -> None:
-    cli = [sys.executable, "-m", "shieldops_ansible.cli", "mcp", "--config", str(sandbox.config), *flags]
+def test_what_this_version_does_not_serve_is_refused_at_start(sandbox: Sandbox) -> None:
+    cli = [sys.executable, "-m", "shieldops_ansible.cli", "mcp", "--config", str(sandbox.config), "--transport", "http"]
     done = subprocess.run(cli, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert done.returncode == 2 and "not available yet" in done.stderr
 
@@ -157,3 +156,82 @@ async def test_arguments_the_schema_rejects_are_not_repeated_back(sandbox: Sandb
             result = await client.call_tool(name, arguments)
             text = result.content[0].text  # type: ignore[union-attr]
             assert result.is_error and text.startswith("InvalidRequest: ") and instruction not in text, text
+
+
+def _writer(sandbox: Sandbox) -> Client:
+    return Client(build_server(sandbox.config, allow_writes=True), client_info=Implementation(name="t", version="1"))
+
+
+async def test_with_writes_a_real_action_needs_its_dry_runs_confirmation(sandbox: Sandbox) -> None:
+    """Refused without a token, with a reused one, with one for another action or environment; done with its own,
+    once; rollback is offered and undoes it."""
+    restart = {"environment": "linux", "type": "restart", "resource_id": "service/web-1/web", "parameters": {}}
+    pid = sandbox.supervisor_pid("web-1", "web")
+    async with _writer(sandbox) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        assert set(tools) == TOOLS | {"rollback"}
+        assert tools["rollback"].annotations.destructive_hint  # type: ignore[union-attr]
+        assert tools["execute_action"].annotations.destructive_hint  # type: ignore[union-attr]
+
+        async def confirmation(arguments: dict[str, Any]) -> str:
+            dry = await client.call_tool("execute_action", arguments)
+            assert not dry.is_error and (dry.structured_content or {})["status"] == "dry_run", dry.content
+            return str((dry.structured_content or {})["details"]["confirmation"])
+
+        def text(result: Any) -> str:
+            return str(result.content[0].text)
+
+        without = await client.call_tool("execute_action", {**restart, "dry_run": False})
+        assert without.is_error and "needs the confirmation" in text(without)
+        forged = await client.call_tool("execute_action", {**restart, "dry_run": False, "confirmation": "confirm-x"})
+        assert forged.is_error and "unknown or already used" in text(forged)
+        # A token for a stop of the same service does not confirm a restart (and is used up by the try).
+        stop_token = await confirmation({**restart, "type": "stop"})
+        altered = await client.call_tool("execute_action", {**restart, "dry_run": False, "confirmation": stop_token})
+        assert altered.is_error and "another action" in text(altered)
+        # A token for another environment does not confirm this one.
+        kube = sandbox.samples("kubernetes")["dry_run_action"]
+        other = await confirmation(
+            {
+                "environment": "kubernetes",
+                "type": kube["type"],
+                "resource_id": kube["resource_id"],
+                "parameters": kube["parameters"],
+            }
+        )
+        moved = await client.call_tool("execute_action", {**restart, "dry_run": False, "confirmation": other})
+        assert moved.is_error
+        assert sandbox.supervisor_pid("web-1", "web") == pid  # nothing has run yet
+        token = await confirmation(restart)
+        done = await client.call_tool("execute_action", {**restart, "dry_run": False, "confirmation": token})
+        assert not done.is_error, text(done)
+        assert (done.structured_content or {})["status"] == "succeeded"
+        assert sandbox.supervisor_pid("web-1", "web") != pid
+        again = await client.call_tool("execute_action", {**restart, "dry_run": False, "confirmation": token})
+        assert again.is_error and "already used" in text(again)
+        snapshot_id = (done.structured_content or {})["snapshot_id"]
+        back = await client.call_tool("rollback", {"environment": "linux", "snapshot_id": snapshot_id})
+        assert not back.is_error and (back.structured_content or {})["success"], text(back)
+
+
+async def test_a_policy_that_asks_for_approval_takes_the_confirmation(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The confirmation answers the facade's approver (the same mechanism), and a policy denial is a tool error
+    naming the rule."""
+    doc = yaml.safe_load(sandbox.config.read_text())
+    doc["environments"]["linux"]["policy"] = {"require_approval": ["restart"], "deny_actions": ["stop"]}
+    config = tmp_path / "approval.yaml"
+    config.write_text(yaml.safe_dump(doc))
+    restart = {"environment": "linux", "type": "restart", "resource_id": "service/web-1/web", "parameters": {}}
+    async with Client(build_server(config, ["linux"], allow_writes=True)) as client:
+        dry = await client.call_tool("execute_action", restart)
+        token = (dry.structured_content or {})["details"]["confirmation"]
+        done = await client.call_tool("execute_action", {**restart, "dry_run": False, "confirmation": token})
+        assert not done.is_error and (done.structured_content or {})["status"] == "succeeded", done.content
+        # A dry run is not a policy decision (the facade's rule): the real stop is, and is refused by its rule.
+        stop_dry = await client.call_tool("execute_action", {**restart, "type": "stop"})
+        stop_token = (stop_dry.structured_content or {})["details"]["confirmation"]
+        denied = await client.call_tool(
+            "execute_action", {**restart, "type": "stop", "dry_run": False, "confirmation": stop_token}
+        )
+        text = denied.content[0].text  # type: ignore[union-attr]
+        assert denied.is_error and text.startswith("PolicyDenied") and "deny_actions" in text, text
