@@ -174,6 +174,8 @@ class AuditRecord(BaseModel):
     request: dict[str, Any]
     error: AuditError | None = None
     provider_request_ids: list[str] | None = None
+    # Who asked, when a server asked on someone's behalf: an MCP client's name, version, transport and session.
+    caller: dict[str, str] | None = None
 
     @classmethod
     def opened(cls, *, request: Mapping[str, Any], **fields: Any) -> AuditRecord:

@@ -9,6 +9,7 @@ becomes a model or an error in ``results.py``.
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
@@ -82,6 +83,7 @@ class InfraConnector:
         self._on_event = on_event
         self._snapshots = SnapshotStore(config.state_dir, config.snapshot_key_file)
         self._caps = environment.provider.capabilities
+        self._caller: dict[str, str] | None = None
 
     @property
     def name(self) -> str:
@@ -90,6 +92,14 @@ class InfraConnector:
     @property
     def provider(self) -> str:
         return self.environment.provider.name
+
+    def acting_for(self, caller: Mapping[str, str]) -> InfraConnector:
+        """This connector (its engine, shared, not owned), its audit records naming ``caller``: who a server (the
+        MCP server) runs the operation for."""
+        twin = copy.copy(self)
+        twin._owns_engine = False
+        twin._caller = {str(k): str(v) for k, v in caller.items()}
+        return twin
 
     async def __aenter__(self) -> InfraConnector:
         return self
@@ -207,6 +217,7 @@ class InfraConnector:
             operation=operation,
             resource_id=resource_id,
             request=request,
+            caller=self._caller,
         )
 
     # -- plumbing ------------------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from .config import Config, load_config
 from .connector import InfraConnector, connect
 from .errors import ShieldOpsError
 from .models import Action, ActionResult, Event, HealthStatus, Resource, RollbackResult, Snapshot, TimeRange
+from .validation import clean_output
 
 __all__ = ["CONFIRMATION_TTL_S", "build_server", "serve"]
 
@@ -145,6 +146,24 @@ def _approve_confirmed(environment: str) -> Callable[[Action], bool]:
     return approve
 
 
+def _caller(ctx: Context[Any, Any] | None) -> dict[str, str]:
+    """Who is asking, for the audit record: the client's own name and version (its words: cleaned and bounded),
+    the transport, and the session id where the transport has one."""
+    info = None
+    with contextlib.suppress(AttributeError):
+        params = ctx.session.client_params if ctx is not None else None
+        info = params.client_info if params is not None else None
+    caller = {"via": "mcp", "transport": "stdio"}
+    if info is not None:
+        caller["client"] = clean_output(info.name)[:128]
+        if getattr(info, "version", None):
+            caller["client_version"] = clean_output(info.version)[:64]
+    session = (getattr(ctx, "headers", None) or {}).get("mcp-session-id") if ctx is not None else None
+    if session:
+        caller["session"] = clean_output(session)[:128]
+    return caller
+
+
 class _Connections:
     """One connector per served environment, opened on first use and closed with the server."""
 
@@ -152,10 +171,11 @@ class _Connections:
         self._config = config
         self._open: dict[str, InfraConnector] = {}
 
-    def get(self, name: str) -> InfraConnector:
+    def get(self, name: str, ctx: Context[Any, Any] | None = None) -> InfraConnector:
+        """The environment's connector, acting for the tool call's client (its audit records name it)."""
         if name not in self._open:
             self._open[name] = connect(name, config=self._config.path, approver=_approve_confirmed(name))
-        return self._open[name]
+        return self._open[name].acting_for(_caller(ctx))
 
     async def aclose(self) -> None:
         for connector in self._open.values():
@@ -260,36 +280,42 @@ def build_server(
         environment: str,
         resource_type: Annotated[str, Field(description="a common type (instance, service, ...) or a native type")],
         filters: Annotated[dict[str, Any] | None, Field(description="name, tags, state and provider filters")] = None,
+        ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, ResourceList]:
         """The resources of a type in the environment, filtered."""
 
         async def work() -> BaseModel:
-            found = await connections.get(environment).list_resources(resource_type, dict(filters or {}))
+            found = await connections.get(environment, ctx).list_resources(resource_type, dict(filters or {}))
             return ResourceList(resources=found)
 
         return await _call(work)
 
-    async def get_health(environment: str, resource_id: str) -> Annotated[CallToolResult, HealthStatus]:
+    async def get_health(
+        environment: str, resource_id: str, ctx: Context[Any, Any] | None = None
+    ) -> Annotated[CallToolResult, HealthStatus]:
         """A resource's health: status, the checks behind it and metrics."""
-        return await _call(lambda: connections.get(environment).get_health(resource_id))
+        return await _call(lambda: connections.get(environment, ctx).get_health(resource_id))
 
     async def get_events(
         environment: str,
         resource_id: str,
         minutes: Annotated[int, Field(ge=1, le=10080, description="the window: the last N minutes")] = 60,
+        ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, EventList]:
         """A resource's events in the last ``minutes`` minutes."""
         end = datetime.now(UTC)
         window = TimeRange(start=end - timedelta(minutes=minutes), end=end)
 
         async def work() -> BaseModel:
-            return EventList(events=await connections.get(environment).get_events(resource_id, window))
+            return EventList(events=await connections.get(environment, ctx).get_events(resource_id, window))
 
         return await _call(work)
 
-    async def create_snapshot(environment: str, resource_id: str) -> Annotated[CallToolResult, Snapshot]:
+    async def create_snapshot(
+        environment: str, resource_id: str, ctx: Context[Any, Any] | None = None
+    ) -> Annotated[CallToolResult, Snapshot]:
         """Record a resource's restorable state (the snapshot store's, no change to the resource)."""
-        return await _call(lambda: connections.get(environment).create_snapshot(resource_id))
+        return await _call(lambda: connections.get(environment, ctx).create_snapshot(resource_id))
 
     async def execute_action(
         environment: str,
@@ -301,6 +327,7 @@ def build_server(
         confirmation: Annotated[
             str | None, Field(description="a real action: the details.confirmation of this action's dry run")
         ] = None,
+        ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, ActionResult]:
         """An action on a resource. A dry run returns the diff it would make (and, where this server runs real
         actions, the confirmation a real run of the same action needs)."""
@@ -313,7 +340,7 @@ def build_server(
             "reason": reason,
         }
         digest = action_digest(environment, action)
-        connector = connections.get(environment)
+        connector = connections.get(environment, ctx)
         if dry_run:
 
             async def dry() -> BaseModel:
@@ -348,9 +375,10 @@ def build_server(
     async def rollback(
         environment: str,
         snapshot_id: Annotated[str, Field(description="the snapshot an action took (its snapshot_id)")],
+        ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, RollbackResult]:
         """Put a resource back as its snapshot recorded it."""
-        return await _call(lambda: connections.get(environment).rollback(snapshot_id))
+        return await _call(lambda: connections.get(environment, ctx).rollback(snapshot_id))
 
     read_tools: Mapping[str, Callable[..., Any]] = {
         "list_environments": list_environments,

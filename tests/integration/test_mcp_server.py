@@ -14,6 +14,7 @@ import yaml
 from mcp import Client, StdioServerParameters
 from mcp.types import Implementation
 
+from shieldops_ansible.audit import AuditLog
 from shieldops_ansible.mcp_server import build_server
 from tests.integration.test_untrusted_input import payloads
 from tests.support import Sandbox, sampled_environments
@@ -235,3 +236,20 @@ async def test_a_policy_that_asks_for_approval_takes_the_confirmation(sandbox: S
         )
         text = denied.content[0].text  # type: ignore[union-attr]
         assert denied.is_error and text.startswith("PolicyDenied") and "deny_actions" in text, text
+
+
+async def test_every_facade_call_is_audited_with_the_client_it_was_for(sandbox: Sandbox, tmp_path: Path) -> None:
+    doc = yaml.safe_load(sandbox.config.read_text())
+    doc["audit_log"] = str(tmp_path / "audit.jsonl")
+    config = tmp_path / "audited.yaml"
+    config.write_text(yaml.safe_dump(doc))
+    client = Client(build_server(config, ["linux"]), client_info=Implementation(name="agent-7\x1b[31m", version="2.0"))
+    async with client:
+        await client.call_tool("get_health", {"environment": "linux", "resource_id": "service/web-1/web"})
+        await client.call_tool("list_resources", {"environment": "linux", "resource_type": "instance"})
+    records = list(AuditLog(tmp_path / "audit.jsonl").records())
+    assert [r["operation"] for r in records] == ["get_health", "list_resources"]
+    for record in records:
+        caller = record["caller"]
+        assert caller["via"] == "mcp" and caller["client_version"] == "2.0"
+        assert caller["client"].startswith("agent-7") and "\x1b" not in caller["client"]  # the client's words, cleaned
