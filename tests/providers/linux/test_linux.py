@@ -254,8 +254,11 @@ async def test_sandbox_down_ends_every_process_in_its_namespaces(tmp_path: Path)
     box = start_sandbox(tmp_path / "own")
     try:
         async with connect("linux", config=box.config) as conn:
-            assert (await conn.get_health("host/web-1")).status == "healthy"
-            assert (await conn.get_health("host/local-1")).checks[0].status == "healthy"  # sshd on loopback
+            # Reached (the control connections these open are what the test is about); the overall status also
+            # weighs the machine's load, which a parallel test run can push to degraded.
+            for host in ("host/web-1", "host/local-1"):  # local-1: sshd on loopback
+                reachable = next(c for c in (await conn.get_health(host)).checks if c.name == "reachable")
+                assert reachable.status == "healthy", reachable
         state = json.loads((box.directory / "sandbox.json").read_text())
         namespaces = state["network"]["netns"]
         # local-1's sshd is in no namespace of ours: its session is found under it.
