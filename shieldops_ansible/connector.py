@@ -9,6 +9,7 @@ becomes a model or an error in ``results.py``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import time
 from collections.abc import Mapping
@@ -24,7 +25,7 @@ from .config import Config, Environment, load_config
 from .engines.base import Engine, EventCallback, RunRequest, RunResult
 from .engines.runner import RunnerEngine
 from .engines.warm import WarmEngine
-from .errors import InvalidRequest, quote_untrusted
+from .errors import InvalidRequest, PolicyDenied, quote_untrusted
 from .models import (
     Action,
     ActionResult,
@@ -100,6 +101,13 @@ class InfraConnector:
         twin._owns_engine = False
         twin._caller = {str(k): str(v) for k, v in caller.items()}
         return twin
+
+    async def record_refusal(self, operation: str, request: Mapping[str, Any], reason: str) -> None:
+        """Audit an operation a server in front of the facade refused before running it (the MCP server's
+        read-only mode and confirmations): one record, outcome ``denied``, the reason as a PolicyDenied."""
+        with contextlib.suppress(PolicyDenied):
+            async with self._audit(operation, request.get("resource_id"), request):
+                raise PolicyDenied(reason)
 
     async def __aenter__(self) -> InfraConnector:
         return self

@@ -353,18 +353,21 @@ def build_server(
                 )
 
             return await _call(dry)
+        why_not = None
         if not allow_writes:
-            return _refusal(
-                "refused: this MCP server is read-only and runs dry runs only (dry_run: true); its operator "
-                "starts it with --allow-writes to serve real actions"
+            why_not = (
+                "this MCP server is read-only and runs dry runs only (dry_run: true); its operator starts it with "
+                "--allow-writes to serve real actions"
             )
-        if not confirmation:
-            return _refusal(
-                "refused: a real action needs the confirmation its dry run returns: run it with dry_run: true and "
-                "pass details.confirmation as confirmation"
+        elif not confirmation:
+            why_not = (
+                "a real action needs the confirmation its dry run returns: run it with dry_run: true and pass "
+                "details.confirmation as confirmation"
             )
-        why_not = confirmations.redeem(confirmation, digest)
+        else:
+            why_not = confirmations.redeem(confirmation, digest)
         if why_not is not None:
+            await connector.record_refusal("execute_action", action, f"mcp: {why_not}")
             return _refusal(f"refused: {why_not}")
         confirmed = _confirmed.set(digest)
         try:

@@ -247,8 +247,16 @@ async def test_every_facade_call_is_audited_with_the_client_it_was_for(sandbox: 
     async with client:
         await client.call_tool("get_health", {"environment": "linux", "resource_id": "service/web-1/web"})
         await client.call_tool("list_resources", {"environment": "linux", "resource_type": "instance"})
+        refused = await client.call_tool(
+            "execute_action",
+            {"environment": "linux", "type": "stop", "resource_id": "service/web-1/web", "dry_run": False},
+        )
+        assert refused.is_error
     records = list(AuditLog(tmp_path / "audit.jsonl").records())
-    assert [r["operation"] for r in records] == ["get_health", "list_resources"]
+    assert [r["operation"] for r in records] == ["get_health", "list_resources", "execute_action"]
+    # The server's own refusal is a record too: denied, with its reason.
+    assert records[-1]["outcome"] == "denied" and records[-1]["error"]["type"] == "PolicyDenied"
+    assert records[-1]["error"]["message"].startswith("mcp: this MCP server is read-only")
     for record in records:
         caller = record["caller"]
         assert caller["via"] == "mcp" and caller["client_version"] == "2.0"
