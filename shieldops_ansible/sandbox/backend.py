@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypedDict, runtime_checkable
 
-from ..engines.processes import descendants
+from ..engines.processes import descendants, stat_fields
 
 __all__ = [
     "MAIN_PROCESS",
@@ -180,18 +180,11 @@ def stop_process_groups(pids: Iterable[int], timeout_s: float = 5) -> None:
                 os.kill(child, signal.SIGKILL)
 
 
-def _stat_fields(pid: int) -> list[str] | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-
-
 def _group_of(pid: int) -> int | None:
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     return int(fields[2]) if fields else None
 
 
 def _started_at(pid: int) -> int | None:
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     return int(fields[19]) if fields else None
