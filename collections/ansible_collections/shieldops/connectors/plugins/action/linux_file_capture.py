@@ -19,10 +19,8 @@ import os
 import posixpath
 
 from ansible.plugins.action import ActionBase
-from ansible_collections.shieldops.connectors.plugins.plugin_utils.direct_module import host_python, run_directly
+from ansible_collections.shieldops.connectors.plugins.plugin_utils.direct_module import run_module
 from ansible_collections.shieldops.connectors.plugins.plugin_utils.private_files import write_privately
-
-_MODULE = "shieldops.connectors.linux_file_capture"
 
 
 class ActionModule(ActionBase):
@@ -39,12 +37,7 @@ class ActionModule(ActionBase):
         module_args = {"paths": paths}
         if "max_file_bytes" in self._task.args:
             module_args["max_file_bytes"] = self._task.args["max_file_bytes"]
-        captured = self._capture_directly(module_args, task_vars)
-        if captured is None:
-            try:
-                captured = self._execute_module(module_name=_MODULE, module_args=module_args, task_vars=task_vars)
-            finally:
-                self._remove_tmp_path(self._connection._shell.tmpdir)
+        captured = run_module(self, self._low_level_execute_command, "linux_file_capture", module_args, task_vars)
         files = captured.pop("files", None) or []
         result.update(captured)
         if result.get("failed"):
@@ -62,13 +55,6 @@ class ActionModule(ActionBase):
             stored_files.append(entry)
         result["files"] = stored_files
         return result
-
-    def _capture_directly(self, module_args, task_vars):
-        """The module's capture run by the host's Python named in the inventory, or None to use the module."""
-        interpreter = host_python(self._task, task_vars)
-        if interpreter is None:
-            return None
-        return run_directly(self._low_level_execute_command, interpreter, "linux_file_capture", module_args)
 
     def _store(self, dest, entry, content):
         path = entry.get("path")

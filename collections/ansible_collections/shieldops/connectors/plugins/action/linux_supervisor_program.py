@@ -4,9 +4,7 @@ Python directly where the inventory names it (plugin_utils/direct_module.py), el
 from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
-from ansible_collections.shieldops.connectors.plugins.plugin_utils.direct_module import host_python, run_directly
-
-_MODULE = "shieldops.connectors.linux_supervisor_program"
+from ansible_collections.shieldops.connectors.plugins.plugin_utils.direct_module import run_module
 
 
 class ActionModule(ActionBase):
@@ -21,15 +19,6 @@ class ActionModule(ActionBase):
             return dict(result, failed=True, msg="linux_supervisor_program needs name, state and config")
         if args["state"] not in ("started", "stopped", "restarted"):
             return dict(result, failed=True, msg=f"linux_supervisor_program: no such state {args['state']!r}")
-        answer = None
-        interpreter = host_python(self._task, task_vars)
-        if interpreter is not None:
-            direct = dict(args, _check_mode=bool(self._task.check_mode))
-            answer = run_directly(self._low_level_execute_command, interpreter, "linux_supervisor_program", direct)
-        if answer is None:
-            try:
-                answer = self._execute_module(module_name=_MODULE, module_args=args, task_vars=task_vars)
-            finally:
-                self._remove_tmp_path(self._connection._shell.tmpdir)
+        answer = run_module(self, self._low_level_execute_command, "linux_supervisor_program", args, task_vars)
         result.update(answer)
         return result

@@ -16,7 +16,7 @@ import os
 import re
 import shlex
 
-__all__ = ["DRIVER", "host_python", "module_file", "run_directly"]
+__all__ = ["DRIVER", "host_python", "module_file", "run_directly", "run_module"]
 
 DRIVER = (
     "import json, sys\n"
@@ -57,3 +57,18 @@ def run_directly(execute, interpreter, name, args):
     except ValueError:
         return {"failed": True, "msg": f"{name}: the host's answer is not JSON"}
     return result if isinstance(result, dict) else {"failed": True, "msg": f"{name}: no answer"}
+
+
+def run_module(action, execute, name, args, task_vars):
+    """Our module `name` for `action` (an ActionBase): its code run directly by the host's Python the inventory
+    names (run() also gets _check_mode), else as a module through the action, its temporary folder removed."""
+    interpreter = host_python(action._task, task_vars)
+    if interpreter is not None:
+        direct = dict(args, _check_mode=bool(action._task.check_mode))
+        answer = run_directly(execute, interpreter, name, direct)
+        if answer is not None:
+            return answer
+    try:
+        return action._execute_module(module_name=f"shieldops.connectors.{name}", module_args=args, task_vars=task_vars)
+    finally:
+        action._remove_tmp_path(action._connection._shell.tmpdir)
