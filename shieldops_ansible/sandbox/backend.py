@@ -11,10 +11,12 @@ resource ids, what its ``stop`` needs later, and the :class:`Samples` of the env
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -33,8 +35,10 @@ __all__ = [
     "SandboxError",
     "StartedBackend",
     "alive",
+    "announce",
     "free_port",
     "spawn",
+    "start_and_wait",
     "stop_process_groups",
     "wait_http",
 ]
@@ -139,6 +143,36 @@ def spawn(args: list[str], log_file: Path) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
         )
+
+
+def announce(ready_file: Path, document: Mapping[str, Any]) -> None:
+    """Say, from a backend's own process, that it is ready and where (its ports): ``start_and_wait`` polls for the
+    file and reads it as soon as it exists, so it is written aside and renamed into place, never seen empty."""
+    pending = ready_file.with_name(ready_file.name + ".pending")
+    pending.write_text(json.dumps(dict(document)))
+    pending.replace(ready_file)
+
+
+def start_and_wait(
+    module: str, directory: Path, ready_file: Path, what: str, log_file: Path, timeout_s: float = 30
+) -> tuple[int, dict[str, Any]]:
+    """Run ``python -m module DIRECTORY`` (spawn()); wait for what it announces in ``ready_file``; return its pid and
+    that document. On failure, end it and raise, naming ``what`` and the log."""
+    ready_file.unlink(missing_ok=True)
+    proc = spawn([sys.executable, "-m", module, str(directory)], log_file)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not ready_file.exists():
+            if proc.poll() is not None:
+                raise SandboxError(f"{what} exited with code {proc.returncode}; see {log_file}")
+            if time.monotonic() > deadline:
+                raise SandboxError(f"{what} did not start; see {log_file}")
+            time.sleep(0.05)
+        document: dict[str, Any] = json.loads(ready_file.read_text())
+    except BaseException:
+        stop_process_groups([proc.pid])
+        raise
+    return proc.pid, document
 
 
 def wait_http(url: str, timeout_s: float, proc: subprocess.Popen[bytes]) -> None:

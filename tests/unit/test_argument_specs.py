@@ -33,6 +33,18 @@ SAMPLES: dict[str, list[dict[str, Any]]] = {
         },
         {"provider": "aws", "region": "eu-west-1"},
     ],
+    "gcp": [
+        {
+            "provider": "gcp",
+            "project": "shieldops-sandbox",
+            "credentials_file": "/tmp/sandbox/gcp/agent-wif.json",
+            "zones": ["europe-west1-b", "europe-west1-c"],
+            "regions": ["europe-west1"],
+            "https_proxy": "http://127.0.0.1:8443",
+            "ca_file": "/tmp/sandbox/gcp/test-ca.pem",
+        },
+        {"provider": "gcp", "project": "acme-prod", "credentials_file": "/etc/shieldops/wif.json"},
+    ],
     "kubernetes": [
         {
             "provider": "kubernetes",

@@ -10,8 +10,11 @@ import pytest
 
 from shieldops_ansible.engines import runner
 from shieldops_ansible.engines.environment import base_environment, connection_environment, provider_env_names
+from shieldops_ansible.errors import ConfigError
 from shieldops_ansible.providers import PROVIDER_TYPES
 from shieldops_ansible.providers.aws import AwsProvider, AwsSettings, _Cached
+from shieldops_ansible.providers.gcp import GcpProvider, GcpSettings
+from shieldops_ansible.providers.gcp import _Cached as _GcpCached
 from shieldops_ansible.providers.kubernetes import KubernetesProvider, KubernetesSettings
 from shieldops_ansible.providers.linux import LinuxProvider, LinuxSettings
 
@@ -89,6 +92,18 @@ async def test_aws_with_a_role_passes_only_the_assumed_credentials(agent: None) 
     assert set(env) <= AwsProvider.run_env_names
 
 
+async def test_gcp_passes_only_the_minted_token_and_its_own_connection_settings(agent: None) -> None:
+    settings = GcpSettings(provider="gcp", project="acme-prod", credentials_file="/wif.json")
+    provider = GcpProvider()
+    provider._cache[("/wif.json", None, None)] = _GcpCached("ya29.minted", time.time() + 3600)
+    env = await provider.credentials_env(settings)
+    assert env == {"GCP_AUTH_KIND": "accesstoken", "GCP_ACCESS_TOKEN": "ya29.minted", "GCP_PROJECT": "acme-prod"}
+    # Shortly before it expires, the token is minted again (here: from a config that does not exist).
+    provider._cache[("/wif.json", None, None)] = _GcpCached("ya29.old", time.time() + 60)
+    with pytest.raises(ConfigError, match=r"cannot read credentials_file /wif\.json"):
+        await provider.credentials_env(settings)
+
+
 async def test_every_provider_declares_what_its_credentials_return(tmp_path: Path, agent: None) -> None:
     token = tmp_path / "token"
     token.write_text("sa-token")
@@ -102,8 +117,19 @@ async def test_every_provider_declares_what_its_credentials_return(tmp_path: Pat
         ),
         (LinuxProvider(), LinuxSettings(provider="linux", inventory="/i", ssh_auth_sock=str(sock), known_hosts="/kh")),
     ]
+    gcp = GcpProvider()
+    gcp_settings = GcpSettings(
+        provider="gcp",
+        project="acme-prod",
+        credentials_file="/wif.json",
+        quota_project="acme-billing",
+        https_proxy="http://proxy:3128",
+        ca_file="/ca.pem",
+    )
+    gcp._cache[("/wif.json", "http://proxy:3128", "/ca.pem")] = _GcpCached("ya29.minted", time.time() + 3600)
+    cases.append((gcp, gcp_settings))
     for provider, settings in cases:
         env = await provider.credentials_env(settings)
         assert env and set(env) <= type(provider).run_env_names, type(provider).__name__
-    assert set(PROVIDER_TYPES) == {"aws", "kubernetes", "linux"}  # a new provider: add its case above
+    assert set(PROVIDER_TYPES) == {"aws", "gcp", "kubernetes", "linux"}  # a new provider: add its case above
     assert "OPENAI_API_KEY" not in provider_env_names() and "LD_PRELOAD" not in provider_env_names()

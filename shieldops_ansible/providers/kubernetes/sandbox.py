@@ -8,7 +8,6 @@ kubelet would project them, one file each): `agent` bound to a ClusterRole that 
 
 from __future__ import annotations
 
-import json
 import secrets
 import sys
 import time
@@ -16,7 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ...sandbox.backend import MAIN_PROCESS, Samples, SandboxError, StartedBackend, spawn, stop_process_groups
+from ...sandbox.backend import MAIN_PROCESS, Samples, StartedBackend, announce, start_and_wait
 from ...sandbox.tls import make_ca_and_server_cert
 from .kube_apiserver import KubeApiServer, ready_node
 
@@ -88,11 +87,7 @@ def serve(directory: Path) -> None:
         path.touch(mode=0o600)
         path.write_text(token)
     server.start()
-    # The launcher polls for server.json and reads it as soon as it exists: write it aside and rename it
-    # into place, so that it can never see the file created but still empty.
-    pending = base / "server.json.pending"
-    pending.write_text(json.dumps({"port": server.port}))
-    pending.replace(base / "server.json")
+    announce(base / "server.json", {"port": server.port})
     while True:
         time.sleep(3600)
 
@@ -100,20 +95,9 @@ def serve(directory: Path) -> None:
 def start_kubernetes(directory: Path, log_file: Path) -> tuple[int, dict[str, Any]]:
     """Start the server process; return its pid and the environment settings that reach it."""
     base = directory / "kubernetes"
-    (base / "server.json").unlink(missing_ok=True)
-    proc = spawn([sys.executable, "-m", "shieldops_ansible.providers.kubernetes.sandbox", str(directory)], log_file)
-    try:
-        deadline = time.monotonic() + 30
-        while not (base / "server.json").exists():
-            if proc.poll() is not None:
-                raise SandboxError(f"the Kubernetes API test server exited with code {proc.returncode}; see {log_file}")
-            if time.monotonic() > deadline:
-                raise SandboxError(f"the Kubernetes API test server did not start; see {log_file}")
-            time.sleep(0.05)
-        port = json.loads((base / "server.json").read_text())["port"]
-    except BaseException:
-        stop_process_groups([proc.pid])
-        raise
+    module = "shieldops_ansible.providers.kubernetes.sandbox"
+    pid, ready = start_and_wait(module, directory, base / "server.json", "the Kubernetes API test server", log_file)
+    port = ready["port"]
     env = {
         "provider": "kubernetes",
         "server": f"https://127.0.0.1:{port}",
@@ -121,7 +105,7 @@ def start_kubernetes(directory: Path, log_file: Path) -> tuple[int, dict[str, An
         "token_file": str(base / "agent.token"),
         "cluster_name": "sandbox",
     }
-    return proc.pid, env
+    return pid, env
 
 
 # The `kubernetes` environment's samples: node node-1, Deployment web of shop (2 replicas).

@@ -1,0 +1,221 @@
+# -*- coding: utf-8 -*-
+"""Normalise Google API results (google.cloud modules and ours) into the common models (Resource, HealthStatus,
+Event)."""
+from __future__ import annotations
+
+import datetime
+import hashlib
+
+from ansible_collections.shieldops.connectors.plugins.filter.core import iso_timestamp as _iso
+from ansible_collections.shieldops.connectors.plugins.filter.core import threshold_status, worst_status
+
+DOCUMENTATION = ""
+
+# Compute Engine's instance statuses (v1 reference) onto the common states.
+_GCE_STATE = {
+    "RUNNING": "running",
+    "PROVISIONING": "pending",
+    "STAGING": "pending",
+    "STOPPING": "pending",
+    "SUSPENDING": "pending",
+    "REPAIRING": "pending",
+    "TERMINATED": "stopped",
+    "STOPPED": "stopped",
+    "SUSPENDED": "stopped",
+}
+_GCE_HEALTH = {"RUNNING": "healthy", "TERMINATED": "unhealthy", "STOPPED": "unhealthy", "SUSPENDED": "unhealthy"}
+
+
+def _short(link):
+    return str(link or "").rstrip("/").rsplit("/", 1)[-1]
+
+
+def gcp_instance_id(instance, project):
+    return "projects/%s/zones/%s/instances/%s" % (project, _short(instance.get("zone")), instance["name"])
+
+
+def gcp_instance_resource(instance, env, project):
+    zone = _short(instance.get("zone"))
+    raw = {
+        "status": instance.get("status"),
+        "machine_type": _short(instance.get("machineType")),
+        "zone": zone,
+        "id": instance.get("id"),
+        "cpu_platform": instance.get("cpuPlatform"),
+        "last_start": instance.get("lastStartTimestamp"),
+        "last_stop": instance.get("lastStopTimestamp"),
+        "disks": [
+            {"device_name": d.get("deviceName"), "disk": _short(d.get("source")), "boot": bool(d.get("boot"))}
+            for d in instance.get("disks") or []
+        ],
+        "scheduling": instance.get("scheduling") or {},
+    }
+    return {
+        "id": gcp_instance_id(instance, project),
+        "type": "instance",
+        "native_type": "gce_instance",
+        "name": instance["name"],
+        "environment": env,
+        "provider": "gcp",
+        "region": zone,
+        "state": _GCE_STATE.get(instance.get("status"), "unknown"),
+        "capacity": None,
+        "tags": {str(k): str(v) for k, v in (instance.get("labels") or {}).items()},
+        "raw": raw,
+    }
+
+
+def gcp_in_location(resources, location):
+    """The resources in one region or zone (a zone is in its region: europe-west1-b is in europe-west1)."""
+    if not location:
+        return list(resources)
+    location = str(location)
+    return [r for r in resources if r["region"] == location or r["region"].startswith(location + "-")]
+
+
+def _check(name, status, message):
+    return {"name": name, "status": status, "message": message}
+
+
+def gcp_instance_health(instance, resource_id, cpu_points, thresholds):
+    status = instance.get("status", "UNKNOWN")
+    checks = [_check("status", _GCE_HEALTH.get(status, "degraded"), "instance is %s" % status)]
+    scheduling = instance.get("scheduling") or {}
+    if scheduling.get("preemptible") or scheduling.get("provisioningModel") == "SPOT":
+        checks.append(_check("scheduling", "healthy", "spot/preemptible: Compute Engine may stop it at any time"))
+    elif status == "RUNNING" and scheduling.get("automaticRestart") is False:
+        checks.append(_check("scheduling", "degraded", "automatic restart is off: a host failure leaves it stopped"))
+    metrics = {}
+    latest = next((p.get("value") for p in cpu_points or [] if p.get("value") is not None), None)
+    if latest is not None:
+        cpu = float(latest) * 100
+        metrics["cpu_percent"] = cpu
+        t = thresholds["cpu_percent"]
+        checks.append(_check("cpu", threshold_status(cpu, t), "CPU %.1f%% (degraded at %s%%, unhealthy at %s%%)"
+                             % (cpu, t["degraded"], t["unhealthy"])))
+    return {
+        "resource_id": resource_id,
+        "status": worst_status(checks),
+        "checks": checks,
+        "metrics": metrics,
+        "observed_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+    }
+
+
+_SEVERITY = {"DEFAULT": "info", "DEBUG": "info", "INFO": "info", "NOTICE": "info", "WARNING": "warning",
+             "ERROR": "error", "CRITICAL": "critical", "ALERT": "critical", "EMERGENCY": "critical"}
+
+
+def gcp_log_event(entry, resource_id):
+    """A Cloud Audit Logs entry as an Event: what was called, by whom, and whether it failed."""
+    payload = entry.get("protoPayload") or {}
+    method = payload.get("methodName") or "unknown"
+    who = (payload.get("authenticationInfo") or {}).get("principalEmail") or "unknown principal"
+    failed = (payload.get("status") or {}).get("code")
+    log = str(entry.get("logName", "")).rsplit("%2F", 1)[-1]
+    severity = _SEVERITY.get(entry.get("severity") or "DEFAULT", "info")
+    if failed:
+        severity = "warning" if severity == "info" else severity
+    message = "%s by %s" % (method, who) if log == "activity" else "%s (system event)" % method
+    if failed:
+        message += ": failed (%s)" % ((payload.get("status") or {}).get("message") or failed)
+    return {
+        "id": str(entry.get("insertId") or entry["timestamp"]),
+        "resource_id": resource_id,
+        "timestamp": _iso(entry["timestamp"]),
+        "type": method.rsplit(".", 1)[-1],
+        "severity": severity,
+        "message": message[:2000],
+        "source": "cloud_audit_logs/%s" % log,
+    }
+
+
+def _label(value):
+    return str(value)[:63]
+
+
+def gcp_snapshot_labels(snapshot_id, instance_name):
+    """The labels that tie a disk snapshot to the shieldops snapshot and the instance (label values: 63 chars)."""
+    return {"shieldops-snapshot": _label(snapshot_id), "shieldops-instance": _label(instance_name)}
+
+
+def gcp_snapshot_name(snapshot_id, index):
+    """The disk snapshot's name: the shieldops snapshot id and the disk's index, within GCE's 63 characters."""
+    base = str(snapshot_id)
+    if len(base) > 58:
+        base = "%s-%s" % (base[:45], hashlib.sha256(base.encode()).hexdigest()[:12])
+    return "%s-%d" % (base, int(index))
+
+
+def gcp_restored_disk_name(snapshot_id, stamp, index):
+    """A new disk's name for each rollback (a second rollback of the same snapshot makes new disks again)."""
+    return "restored-%s-%s-%d" % (hashlib.sha256(str(snapshot_id).encode()).hexdigest()[:10], stamp, int(index))
+
+
+def gcp_disk_handles(disks, snapshot_id, project):
+    """What rollback needs of each attached disk: its device, whether it boots, and the snapshot taken of it."""
+    return [
+        {
+            "device_name": d["deviceName"],
+            "boot": bool(d.get("boot")),
+            "index": int(d.get("index", i)),
+            "auto_delete": bool(d.get("autoDelete")),
+            "mode": d.get("mode") or "READ_WRITE",
+            "disk": _short(d.get("source")),
+            "snapshot": gcp_snapshot_name(snapshot_id, d.get("index", i)),
+            "snapshot_link": "https://www.googleapis.com/compute/v1/projects/%s/global/snapshots/%s"
+                             % (project, gcp_snapshot_name(snapshot_id, d.get("index", i))),
+        }
+        for i, d in enumerate(disks or [])
+    ]
+
+
+def gcp_disk_swap(created):
+    """A swap for the disk swap module from one result of the restoring loop (the new disk and its handle)."""
+    handle = created["gcp_handle"]
+    return {"device_name": handle["device_name"], "disk": created["name"], "boot": handle["boot"],
+            "auto_delete": handle["auto_delete"], "mode": handle["mode"]}
+
+
+def gcp_snapshot_mismatch(snapshot, instance, found, project):
+    """What in a GCE snapshot document is not this instance's ('' when all is): every disk snapshot it names must
+    exist, be labelled for this shieldops snapshot and instance, and come from a disk of the instance's zone."""
+    handles = (snapshot.get("handles") or {}).get("disks") or []
+    by_name = {s.get("name"): s for s in found or []}
+    zone = _short(instance.get("zone"))
+    problems = []
+    if not handles:
+        problems.append("it names no disk")
+    for handle in handles:
+        name = handle.get("snapshot")
+        disk_snapshot = by_name.get(name)
+        expected = "https://www.googleapis.com/compute/v1/projects/%s/global/snapshots/%s" % (project, name)
+        if disk_snapshot is None:
+            problems.append("disk snapshot %r does not exist or is not labelled for it" % str(name)[:80])
+        elif (disk_snapshot.get("labels") or {}) != gcp_snapshot_labels(snapshot.get("id"), instance.get("name")):
+            problems.append("disk snapshot %r is labelled for another snapshot or instance" % str(name)[:80])
+        elif "/zones/%s/disks/" % zone not in str(disk_snapshot.get("sourceDisk")):
+            problems.append("disk snapshot %r is of a disk in another zone" % str(name)[:80])
+        elif handle.get("snapshot_link") != expected:
+            problems.append("its link for %r is not that snapshot's" % str(name)[:80])
+    if not problems:
+        return ""
+    return "snapshot %s is not a snapshot of %s: %s" % (
+        str(snapshot.get("id"))[:80], str(snapshot.get("resource_id"))[:200], "; ".join(problems[:5]))
+
+
+class FilterModule(object):
+    def filters(self):
+        return {
+            "gcp_instance_id": gcp_instance_id,
+            "gcp_instance_resource": gcp_instance_resource,
+            "gcp_in_location": gcp_in_location,
+            "gcp_instance_health": gcp_instance_health,
+            "gcp_log_event": gcp_log_event,
+            "gcp_snapshot_labels": gcp_snapshot_labels,
+            "gcp_snapshot_name": gcp_snapshot_name,
+            "gcp_restored_disk_name": gcp_restored_disk_name,
+            "gcp_disk_handles": gcp_disk_handles,
+            "gcp_disk_swap": gcp_disk_swap,
+            "gcp_snapshot_mismatch": gcp_snapshot_mismatch,
+        }
