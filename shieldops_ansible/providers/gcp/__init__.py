@@ -109,7 +109,30 @@ class GcpProvider(Provider):
             "REQUESTS_CA_BUNDLE",
         }
     )
-    warm_imports = ("google.auth", "google.auth.transport.requests", "google.oauth2.credentials", "requests")
+    # Pure API clients (REST through requests), compared with a normal module process by the in-worker parity
+    # test. gcp_compute_snapshot and gcp_compute_disk write without a check mode, so they run as processes.
+    worker_modules = frozenset(
+        {
+            "google.cloud.gcp_compute_instance_info",
+            "google.cloud.gcp_compute_snapshot_info",
+            "shieldops.connectors.gcp_compute_instance_disk_swap",
+            "shieldops.connectors.gcp_compute_instance_power",
+            "shieldops.connectors.gcp_compute_instances_aggregated_info",
+            "shieldops.connectors.gcp_logging_entries_info",
+            "shieldops.connectors.gcp_monitoring_instance_cpu_info",
+            "shieldops.connectors.gcp_run_service_info",
+            "shieldops.connectors.gcp_run_service_update",
+        }
+    )
+    # What google.cloud's gcp_utils and our gcp_service import.
+    warm_imports = (
+        "requests",
+        "google.auth",
+        "google.auth.compute_engine",
+        "google.auth.transport.requests",
+        "google.oauth2.credentials",
+        "google.oauth2.service_account",
+    )
 
     def __init__(self) -> None:
         # By what the token depends on: environments that share a config share its token.

@@ -37,48 +37,25 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
-__all__ = ["FakeGoogle", "FakeGoogleServer", "GoogleError", "ServiceAccount", "WorkloadPool"]
+from .fake_cloud_run import CloudRun
+from .fake_wire import (
+    GoogleError,
+    OAuthError,
+    invalid,
+    json_body,
+    not_found,
+    offset_of,
+    page,
+    page_token,
+    parse_time,
+    rfc3339,
+)
+
+__all__ = ["FakeGoogle", "FakeGoogleServer", "ServiceAccount", "WorkloadPool"]
 
 _COMPUTE_HOSTS = frozenset({"compute.googleapis.com", "www.googleapis.com"})
 _TOKEN_LIFETIME_S = 3600
 _OPERATION_SETTLES_S = 1.0
-
-
-class GoogleError(Exception):
-    """An error answered in Google's JSON error format."""
-
-    def __init__(self, code: int, status: str, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.code, self.status, self.reason, self.message = code, status, reason, message
-
-    def document(self) -> dict[str, Any]:
-        return {
-            "error": {
-                "code": self.code,
-                "message": self.message,
-                "errors": [{"message": self.message, "domain": "global", "reason": self.reason}],
-                "status": self.status,
-            }
-        }
-
-
-def _not_found(what: str) -> GoogleError:
-    return GoogleError(404, "NOT_FOUND", "notFound", f"The resource '{what}' was not found")
-
-
-def _invalid(message: str, reason: str = "invalid") -> GoogleError:
-    return GoogleError(400, "INVALID_ARGUMENT", reason, message)
-
-
-def _rfc3339(moment: float) -> str:
-    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _parse_time(text: str) -> float:
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        raise _invalid(f"Invalid timestamp: {text!r}") from None
 
 
 @dataclass
@@ -131,6 +108,10 @@ class FakeGoogle:
     _operations: dict[str, _Operation] = field(default_factory=dict)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(4_100_000_000_000_000_001))
     _lock: threading.RLock = field(default_factory=threading.RLock)
+    run: CloudRun = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.run = CloudRun(self)
 
     # --- seeding ----------------------------------------------------------------------------------------------
 
@@ -142,7 +123,7 @@ class FakeGoogle:
         instance: dict[str, Any] = {
             "kind": "compute#instance",
             "id": str(next(self._ids)),
-            "creationTimestamp": _rfc3339(now - 86400),
+            "creationTimestamp": rfc3339(now - 86400),
             "name": name,
             "zone": base,
             "machineType": f"{base}/machineTypes/{machine_type}",
@@ -170,9 +151,9 @@ class FakeGoogle:
         }
         self.add_disk(zone, name, size_gb=10, users=[instance["selfLink"]], content=f"{name}: as seeded")
         if status == "RUNNING":
-            instance["lastStartTimestamp"] = _rfc3339(now - 3600)
+            instance["lastStartTimestamp"] = rfc3339(now - 3600)
         else:
-            instance["lastStopTimestamp"] = _rfc3339(now - 1800)
+            instance["lastStopTimestamp"] = rfc3339(now - 1800)
         self.instances[(zone, name)] = instance
         return instance
 
@@ -190,7 +171,7 @@ class FakeGoogle:
         disk: dict[str, Any] = {
             "kind": "compute#disk",
             "id": str(next(self._ids)),
-            "creationTimestamp": _rfc3339(time.time()),
+            "creationTimestamp": rfc3339(time.time()),
             "name": name,
             "sizeGb": str(size_gb),
             "zone": base,
@@ -208,18 +189,27 @@ class FakeGoogle:
         self.content[disk["selfLink"]] = content
         return disk
 
-    def add_log_entry(self, log: str, method: str, resource_name: str, principal: str, at: float) -> None:
+    def add_log_entry(
+        self,
+        log: str,
+        method: str,
+        resource_name: str,
+        principal: str,
+        at: float,
+        service: str = "compute.googleapis.com",
+        resource_type: str = "gce_instance",
+    ) -> None:
         self.log_entries.append(
             {
                 "logName": f"projects/{self.project}/logs/cloudaudit.googleapis.com%2F{log}",
                 "insertId": secrets.token_hex(6),
-                "timestamp": _rfc3339(at),
-                "receiveTimestamp": _rfc3339(at + 0.2),
+                "timestamp": rfc3339(at),
+                "receiveTimestamp": rfc3339(at + 0.2),
                 "severity": "NOTICE" if log == "activity" else "INFO",
-                "resource": {"type": "gce_instance", "labels": {"project_id": self.project}},
+                "resource": {"type": resource_type, "labels": {"project_id": self.project}},
                 "protoPayload": {
                     "@type": "type.googleapis.com/google.cloud.audit.AuditLog",
-                    "serviceName": "compute.googleapis.com",
+                    "serviceName": service,
                     "methodName": method,
                     "resourceName": resource_name,
                     "authenticationInfo": {"principalEmail": principal},
@@ -244,7 +234,9 @@ class FakeGoogle:
                     return 200, self._compute(method, path[len("/compute/v1/") :], query, principal, body)
                 if host == "logging.googleapis.com" and method == "POST" and path == "/v2/entries:list":
                     self._allow(principal, "logging.logEntries.list", f"projects/{self.project}")
-                    return 200, self._entries_list(_json_body(body))
+                    return 200, self._entries_list(json_body(body))
+                if host == "run.googleapis.com":
+                    return 200, self.run.handle(method, path, query, principal, body)
                 if host == "monitoring.googleapis.com" and method == "GET":
                     return 200, self._time_series(path, query, principal)
                 raise GoogleError(404, "NOT_FOUND", "notFound", f"Unknown API path {method} {host}{path}")
@@ -260,6 +252,9 @@ class FakeGoogle:
             if path == "/_fake/instance":
                 instance = self.instances.get((query.get("zone", ""), query.get("name", "")))
                 return (200, instance) if instance else (404, {})
+            if path == "/_fake/run-service":
+                service = self.run.services.get((query.get("region", ""), query.get("name", "")))
+                return (200, service) if service else (404, {})
             if path == "/_fake/content":
                 instance = self.instances.get((query.get("zone", ""), query.get("name", "")))
                 if instance is None:
@@ -269,7 +264,7 @@ class FakeGoogle:
                 if attached is None:
                     return 404, {}
                 if method == "POST":
-                    self.content[attached["source"]] = _json_body(body).get("content", "")
+                    self.content[attached["source"]] = json_body(body).get("content", "")
                 return 200, {"disk": attached["source"], "content": self.content.get(attached["source"], "")}
             return 404, {}
 
@@ -278,13 +273,13 @@ class FakeGoogle:
     def _sts_exchange(self, body: bytes) -> dict[str, Any]:
         form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
         if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:token-exchange":
-            raise _OAuthError("unsupported_grant_type", "Only token exchange is supported.")
+            raise OAuthError("unsupported_grant_type", "Only token exchange is supported.")
         if form.get("audience") != self.pool.audience:
-            raise _OAuthError("invalid_target", 'The target service indicated by the "audience" parameters is invalid.')
+            raise OAuthError("invalid_target", 'The target service indicated by the "audience" parameters is invalid.')
         # A text-format credential source is sent as the file holds it, newline included.
         subject = self.pool.subject_tokens.get(form.get("subject_token", "").strip())
         if subject is None:
-            raise _OAuthError("invalid_grant", "The subject token is invalid.")
+            raise OAuthError("invalid_grant", "The subject token is invalid.")
         token = self._mint(f"federated:{subject}")
         return {
             "access_token": token,
@@ -307,7 +302,7 @@ class FakeGoogle:
                 "forbidden",
                 "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist).",
             )
-        lifetime = _json_body(body).get("lifetime", f"{_TOKEN_LIFETIME_S}s")
+        lifetime = json_body(body).get("lifetime", f"{_TOKEN_LIFETIME_S}s")
         seconds = min(int(str(lifetime).rstrip("s") or _TOKEN_LIFETIME_S), 43200)
         token = self._mint(email, seconds)
         # Whole seconds: google-auth parses expireTime with %Y-%m-%dT%H:%M:%SZ.
@@ -344,7 +339,7 @@ class FakeGoogle:
     def _compute(self, method: str, path: str, query: dict[str, str], principal: str, body: bytes) -> dict[str, Any]:
         parts = path.split("/")
         if len(parts) < 2 or parts[0] != "projects" or parts[1] != self.project:
-            raise _not_found(f"projects/{parts[1] if len(parts) > 1 else ''}")
+            raise not_found(f"projects/{parts[1] if len(parts) > 1 else ''}")
         rest = parts[2:]
         if rest == ["aggregated", "instances"] and method == "GET":
             self._allow(principal, "compute.instances.list", f"projects/{self.project}")
@@ -354,7 +349,7 @@ class FakeGoogle:
         if len(rest) >= 3 and rest[0] == "zones":
             zone = rest[1]
             if zone not in self.zones:
-                raise _not_found(f"projects/{self.project}/zones/{zone}")
+                raise not_found(f"projects/{self.project}/zones/{zone}")
             return self._zonal(method, zone, rest[2:], query, principal, body)
         raise GoogleError(404, "NOT_FOUND", "notFound", f"Unknown API path {method} {path}")
 
@@ -365,7 +360,7 @@ class FakeGoogle:
         if rest[0] == "operations" and len(rest) >= 2:
             operation = self._operations.get(rest[1])
             if operation is None or operation.zone != zone:
-                raise _not_found(f"{where}/operations/{rest[1]}")
+                raise not_found(f"{where}/operations/{rest[1]}")
             self._allow(principal, "compute.zoneOperations.get", f"{where}/operations/{rest[1]}")
             if rest[2:] == ["wait"] or (method == "GET" and len(rest) == 2):
                 self._finish(rest[1])
@@ -384,7 +379,7 @@ class FakeGoogle:
         if len(rest) == 3 and method == "POST":
             verb = rest[2]
             self._allow(principal, f"compute.instances.{verb}", f"{where}/instances/{name}")
-            change = self._instance_change(instance, verb, _json_body(body), query)
+            change = self._instance_change(instance, verb, json_body(body), query)
             return self._start_operation(zone, verb, instance, principal, change)
         raise GoogleError(405, "METHOD_NOT_ALLOWED", "httpMethodNotAllowed", f"{method} is not allowed here")
 
@@ -395,19 +390,19 @@ class FakeGoogle:
         if verb == "start":
             if status in {"TERMINATED", "STOPPED", "SUSPENDED"}:
                 instance["status"] = "STAGING"
-                return lambda: instance.update(status="RUNNING", lastStartTimestamp=_rfc3339(time.time()))
+                return lambda: instance.update(status="RUNNING", lastStartTimestamp=rfc3339(time.time()))
             return lambda: None
         if verb == "stop":
             if status in {"RUNNING", "STAGING", "PROVISIONING"}:
                 instance["status"] = "STOPPING"
-                return lambda: instance.update(status="TERMINATED", lastStopTimestamp=_rfc3339(time.time()))
+                return lambda: instance.update(status="TERMINATED", lastStopTimestamp=rfc3339(time.time()))
             return lambda: None
         if verb == "reset":
             if status != "RUNNING":
                 raise GoogleError(
                     400, "FAILED_PRECONDITION", "resourceNotReady", f"The resource '{instance['name']}' is not ready"
                 )
-            return lambda: instance.update(lastStartTimestamp=_rfc3339(time.time()))
+            return lambda: instance.update(lastStartTimestamp=rfc3339(time.time()))
         if verb == "setLabels":
             fingerprint = body.get("labelFingerprint")
             if fingerprint is not None and fingerprint != instance["labelFingerprint"]:
@@ -427,14 +422,14 @@ class FakeGoogle:
             return self._detach(instance, query.get("deviceName", ""))
         if verb == "attachDisk":
             return self._attach(instance, body)
-        raise _invalid(f"Unknown instance method {verb}")
+        raise invalid(f"Unknown instance method {verb}")
 
     def _detach(self, instance: dict[str, Any], device: str) -> Callable[[], None]:
         attached = next((d for d in instance["disks"] if d["deviceName"] == device), None)
         if attached is None:
-            raise _invalid(f"Invalid value for field 'deviceName': '{device}'. No attached disk found.")
+            raise invalid(f"Invalid value for field 'deviceName': '{device}'. No attached disk found.")
         if attached.get("boot") and instance["status"] not in {"TERMINATED", "STOPPED"}:
-            raise _invalid(
+            raise invalid(
                 "Invalid resource usage: 'Cannot detach boot device from a running instance.'", "invalidResourceUsage"
             )
 
@@ -449,17 +444,17 @@ class FakeGoogle:
     def _attach(self, instance: dict[str, Any], body: dict[str, Any]) -> Callable[[], None]:
         disk = self._disk_at(str(body.get("source", "")))
         if disk is None:
-            raise _not_found(str(body.get("source", "")))
+            raise not_found(str(body.get("source", "")))
         if disk["users"]:
-            raise _invalid(
+            raise invalid(
                 f"The disk resource '{disk['selfLink']}' is already being used by '{disk['users'][0]}'",
                 "resourceInUseByAnotherResource",
             )
         device = str(body.get("deviceName") or disk["name"])
         if any(d["deviceName"] == device for d in instance["disks"]):
-            raise _invalid(f"A disk with device name '{device}' is already attached.")
+            raise invalid(f"A disk with device name '{device}' is already attached.")
         if body.get("boot") and instance["status"] not in {"TERMINATED", "STOPPED"}:
-            raise _invalid(
+            raise invalid(
                 "Invalid resource usage: 'Cannot attach a boot device to a running instance.'", "invalidResourceUsage"
             )
 
@@ -497,7 +492,7 @@ class FakeGoogle:
             if method == "GET":
                 return self._list_in_zone(self.disks, zone, "disks", principal, query)
             if method == "POST":
-                return self._insert_disk(zone, _json_body(body), principal)
+                return self._insert_disk(zone, json_body(body), principal)
         name = rest[0]
         disk = self._in_zone(self.disks, zone, "disks", name)
         if len(rest) == 1 and method == "GET":
@@ -505,7 +500,7 @@ class FakeGoogle:
             return disk
         if rest[1:] == ["createSnapshot"] and method == "POST":
             self._allow(principal, "compute.disks.createSnapshot", f"{where}/disks/{name}")
-            return self._create_snapshot(zone, disk, _json_body(body), principal)
+            return self._create_snapshot(zone, disk, json_body(body), principal)
         raise GoogleError(405, "METHOD_NOT_ALLOWED", "httpMethodNotAllowed", f"{method} is not allowed here")
 
     def _list_in_zone(
@@ -518,21 +513,21 @@ class FakeGoogle:
     ) -> dict[str, Any]:
         self._allow(principal, f"compute.{collection}.list", f"projects/{self.project}/zones/{zone}")
         found = [r for (z, _), r in sorted(store.items()) if z == zone and _compute_filter(query.get("filter", ""), r)]
-        return _page(f"compute#{collection[:-1]}List", found, query)
+        return page(f"compute#{collection[:-1]}List", found, query)
 
     def _in_zone(
         self, store: dict[tuple[str, str], dict[str, Any]], zone: str, collection: str, name: str
     ) -> dict[str, Any]:
         found = store.get((zone, name))
         if found is None:
-            raise _not_found(f"projects/{self.project}/zones/{zone}/{collection}/{name}")
+            raise not_found(f"projects/{self.project}/zones/{zone}/{collection}/{name}")
         return found
 
     def _insert_disk(self, zone: str, request: dict[str, Any], principal: str) -> dict[str, Any]:
         self._allow(principal, "compute.disks.create", f"projects/{self.project}/zones/{zone}")
         name = str(request.get("name") or "")
         if not re.fullmatch(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", name):
-            raise _invalid(f"Invalid value for field 'resource.name': '{name}'.")
+            raise invalid(f"Invalid value for field 'resource.name': '{name}'.")
         if (zone, name) in self.disks:
             raise GoogleError(
                 409,
@@ -544,7 +539,7 @@ class FakeGoogle:
         if request.get("sourceSnapshot"):
             snapshot = self.snapshots.get(str(request["sourceSnapshot"]).rstrip("/").rsplit("/", 1)[-1])
             if snapshot is None:
-                raise _not_found(str(request["sourceSnapshot"]))
+                raise not_found(str(request["sourceSnapshot"]))
         size = int(request.get("sizeGb") or (snapshot or {}).get("diskSizeGb") or 10)
         disk = self.add_disk(
             zone,
@@ -562,7 +557,7 @@ class FakeGoogle:
     ) -> dict[str, Any]:
         name = str(request.get("name") or "")
         if not re.fullmatch(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", name):
-            raise _invalid(f"Invalid value for field 'resource.name': '{name}'.")
+            raise invalid(f"Invalid value for field 'resource.name': '{name}'.")
         if name in self.snapshots:
             raise GoogleError(
                 409,
@@ -575,7 +570,7 @@ class FakeGoogle:
         snapshot = {
             "kind": "compute#snapshot",
             "id": str(next(self._ids)),
-            "creationTimestamp": _rfc3339(time.time()),
+            "creationTimestamp": rfc3339(time.time()),
             "name": name,
             "description": request.get("description", ""),
             "status": "CREATING",
@@ -599,11 +594,11 @@ class FakeGoogle:
         if not rest and method == "GET":
             self._allow(principal, "compute.snapshots.list", where)
             found = [v for _, v in sorted(self.snapshots.items()) if _compute_filter(query.get("filter", ""), v)]
-            return _page("compute#snapshotList", found, query)
+            return page("compute#snapshotList", found, query)
         if len(rest) == 1 and method == "GET":
             self._allow(principal, "compute.snapshots.get", f"{where}/{rest[0]}")
             if rest[0] not in self.snapshots:
-                raise _not_found(f"{where}/{rest[0]}")
+                raise not_found(f"{where}/{rest[0]}")
             return self.snapshots[rest[0]]
         raise GoogleError(405, "METHOD_NOT_ALLOWED", "httpMethodNotAllowed", f"{method} is not allowed here")
 
@@ -630,8 +625,8 @@ class FakeGoogle:
             "status": "RUNNING",
             "user": principal,
             "progress": 0,
-            "insertTime": _rfc3339(now),
-            "startTime": _rfc3339(now),
+            "insertTime": rfc3339(now),
+            "startTime": rfc3339(now),
             "selfLink": f"{base}/operations/{name}",
         }
         self._operations[name] = _Operation(document, zone, apply, now + _OPERATION_SETTLES_S)
@@ -648,9 +643,10 @@ class FakeGoogle:
         operation = self._operations[name]
         if operation.document["status"] != "DONE":
             operation.apply()
-            operation.document.update(status="DONE", progress=100, endTime=_rfc3339(time.time()))
+            operation.document.update(status="DONE", progress=100, endTime=rfc3339(time.time()))
 
     def _settle(self, now: float) -> None:
+        self.run.settle(now)
         for name, operation in self._operations.items():
             if operation.document["status"] != "DONE" and operation.settles_at <= now:
                 self._finish(name)
@@ -661,7 +657,7 @@ class FakeGoogle:
             for (zone, _), instance in sorted(self.instances.items())
             if _compute_filter(query.get("filter", ""), instance)
         ]
-        page = _page("compute#instanceAggregatedList", flat, query)
+        listed = page("compute#instanceAggregatedList", flat, query)
         items: dict[str, Any] = {
             f"zones/{zone}": {
                 "warning": {
@@ -672,25 +668,25 @@ class FakeGoogle:
             }
             for zone in self.zones
         }
-        for zone, instance in page.pop("items"):
+        for zone, instance in listed.pop("items"):
             items[f"zones/{zone}"] = {"instances": [*items[f"zones/{zone}"].get("instances", []), instance]}
-        page["items"] = items
-        return page
+        listed["items"] = items
+        return listed
 
     # --- Cloud Logging and Monitoring -------------------------------------------------------------------------
 
     def _entries_list(self, request: dict[str, Any]) -> dict[str, Any]:
         names = request.get("resourceNames") or []
         if f"projects/{self.project}" not in names:
-            raise _invalid("resourceNames must name the project")
+            raise invalid("resourceNames must name the project")
         clauses = _logging_filter(str(request.get("filter", "")))
         entries = [e for e in self.log_entries if all(clause(e) for clause in clauses)]
         entries.sort(key=lambda e: e["timestamp"], reverse=request.get("orderBy") == "timestamp desc")
         size = int(request.get("pageSize") or 50)
-        offset = _offset(request.get("pageToken"))
+        offset = offset_of(request.get("pageToken"))
         out: dict[str, Any] = {"entries": entries[offset : offset + size]}
         if offset + size < len(entries):
-            out["nextPageToken"] = _token(offset + size)
+            out["nextPageToken"] = page_token(offset + size)
         return out
 
     def _time_series(self, path: str, query: dict[str, str], principal: str) -> dict[str, Any]:
@@ -700,8 +696,8 @@ class FakeGoogle:
         wanted = dict(re.findall(r'([\w.]+)\s*=\s*"([^"]*)"', query.get("filter", "")))
         if wanted.get("metric.type") != "compute.googleapis.com/instance/cpu/utilization":
             return {}
-        end = _parse_time(query["interval.endTime"]) if "interval.endTime" in query else time.time()
-        start = _parse_time(query["interval.startTime"]) if "interval.startTime" in query else end - 300
+        end = parse_time(query["interval.endTime"]) if "interval.endTime" in query else time.time()
+        start = parse_time(query["interval.startTime"]) if "interval.startTime" in query else end - 300
         series = []
         for (zone, name), instance in sorted(self.instances.items()):
             if instance["status"] != "RUNNING" or name not in self.cpu_utilization:
@@ -713,7 +709,7 @@ class FakeGoogle:
             while moment >= start and len(points) < 10:
                 points.append(
                     {
-                        "interval": {"startTime": _rfc3339(moment - 60), "endTime": _rfc3339(moment)},
+                        "interval": {"startTime": rfc3339(moment - 60), "endTime": rfc3339(moment)},
                         "value": {"doubleValue": self.cpu_utilization[name]},
                     }
                 )
@@ -733,53 +729,9 @@ class FakeGoogle:
         return {"timeSeries": series} if series else {}
 
 
-class _OAuthError(GoogleError):
-    """STS answers RFC 6749 errors, not Google's JSON error document."""
-
-    def __init__(self, error: str, description: str) -> None:
-        super().__init__(400, "INVALID_ARGUMENT", error, description)
-
-    def document(self) -> dict[str, Any]:
-        return {"error": self.reason, "error_description": self.message}
-
-
 def _fingerprint(labels: dict[str, str]) -> str:
     digest = zlib.crc32(json.dumps(labels, sort_keys=True).encode()).to_bytes(4, "big") * 2
     return base64.b64encode(digest).decode()
-
-
-def _json_body(body: bytes) -> dict[str, Any]:
-    if not body:
-        return {}
-    try:
-        document = json.loads(body)
-    except ValueError:
-        raise _invalid("Invalid JSON payload received.") from None
-    if not isinstance(document, dict):
-        raise _invalid("Invalid JSON payload received. Expected an object.")
-    return document
-
-
-def _token(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()
-
-
-def _offset(token: Any) -> int:
-    if not token:
-        return 0
-    try:
-        return int(base64.urlsafe_b64decode(str(token)).decode().removeprefix("o:"))
-    except ValueError:
-        raise _invalid("Invalid value for field 'pageToken'") from None
-
-
-def _page(kind: str, items: list[Any], query: dict[str, str]) -> dict[str, Any]:
-    size = min(int(query.get("maxResults") or 500), 500)
-    offset = _offset(query.get("pageToken"))
-    page: dict[str, Any] = {"kind": kind, "items": items[offset : offset + size]}
-    if offset + size < len(items):
-        page["nextPageToken"] = _token(offset + size)
-    return page
 
 
 _COMPUTE_CLAUSE = re.compile(r'\(?\s*([\w.-]+)\s*(=|!=|eq|ne)\s*"?([^")]*)"?\s*\)?')
@@ -794,7 +746,7 @@ def _compute_filter(expression: str, instance: dict[str, Any]) -> bool:
     for clause in clauses:
         match = _COMPUTE_CLAUSE.fullmatch(clause.strip())
         if match is None:
-            raise _invalid(f"Invalid list filter expression '{expression}'")
+            raise invalid(f"Invalid list filter expression '{expression}'")
         key, op, value = match.groups()
         actual: Any = instance
         for part in key.split("."):
@@ -823,7 +775,7 @@ def _logging_filter(expression: str) -> list[Callable[[dict[str, Any]], bool]]:
     for text in (c.strip() for c in re.split(r"\s+AND\s+", expression.strip()) if c.strip()):
         match = _LOGGING_CLAUSE.fullmatch(text)
         if match is None or match.group(1) not in _LOGGING_FIELDS:
-            raise _invalid(f"Unparseable filter: {text}")
+            raise invalid(f"Unparseable filter: {text}")
         key, op, value = match.groups()
         clauses.append(_logging_clause(_LOGGING_FIELDS[key], op, value))
     return clauses
@@ -837,7 +789,7 @@ def _logging_clause(path: tuple[str, ...], op: str, value: str) -> Callable[[dic
         if actual is None:
             return False
         if path == ("timestamp",):
-            left, right = _parse_time(str(actual)), _parse_time(value)
+            left, right = parse_time(str(actual)), parse_time(value)
             return {">=": left >= right, "<=": left <= right, ">": left > right, "<": left < right}.get(
                 op, left == right
             )

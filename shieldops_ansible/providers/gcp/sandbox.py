@@ -21,12 +21,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ...sandbox.backend import MAIN_PROCESS, StartedBackend, announce, start_and_wait
+from ...sandbox.backend import MAIN_PROCESS, Samples, StartedBackend, announce, start_and_wait
 from ...sandbox.intercepting_proxy import InterceptingProxy
 from ...sandbox.tls import TestCA
 from .fake_api import FakeGoogle, FakeGoogleServer, ServiceAccount, WorkloadPool
 
-__all__ = ["GOOGLE_HOSTS", "PROJECT", "GcpSandboxBackend", "federation_config", "start_gcp"]
+__all__ = ["GOOGLE_HOSTS", "PROJECT", "SAMPLES", "GcpSandboxBackend", "federation_config", "start_gcp"]
 
 PROJECT = "shieldops-sandbox"
 PROJECT_NUMBER = "123456789012"
@@ -43,6 +43,7 @@ GOOGLE_HOSTS = (
     "www.googleapis.com",
     "logging.googleapis.com",
     "monitoring.googleapis.com",
+    "run.googleapis.com",
 )
 
 
@@ -78,6 +79,9 @@ def _seed(subject_tokens: dict[str, str]) -> FakeGoogle:
     fake.add_instance("europe-west1-b", "web-1", "RUNNING", {"app": "web", "tier": "frontend"})
     fake.add_instance("europe-west1-c", "web-2", "TERMINATED", {"app": "web", "tier": "frontend"})
     fake.cpu_utilization["web-1"] = 0.23
+    images = "europe-docker.pkg.dev/shieldops-sandbox/shop"
+    fake.run.add_service("europe-west1", "api", f"{images}/api:1.4", {"app": "api"}, min_instances=1)
+    fake.run.add_service("europe-west1", "worker", f"{images}/worker-crash:2.0", {"app": "worker"}, min_instances=0)
     now = time.time()
     for zone, name in (("europe-west1-b", "web-1"), ("europe-west1-c", "web-2")):
         fake.add_log_entry(
@@ -87,6 +91,25 @@ def _seed(subject_tokens: dict[str, str]) -> FakeGoogle:
             "deployer@shieldops-sandbox.iam.gserviceaccount.com",
             now - 86400,
         )
+    for name in ("api", "worker"):
+        fake.add_log_entry(
+            "activity",
+            "google.cloud.run.v2.Services.CreateService",
+            f"projects/{PROJECT}/locations/europe-west1/services/{name}",
+            "deployer@shieldops-sandbox.iam.gserviceaccount.com",
+            now - 86400,
+            service="run.googleapis.com",
+            resource_type="cloud_run_revision",
+        )
+    fake.add_log_entry(
+        "activity",
+        "google.cloud.run.v2.Services.UpdateService",
+        f"projects/{PROJECT}/locations/europe-west1/services/worker",
+        "deployer@shieldops-sandbox.iam.gserviceaccount.com",
+        now - 1200,
+        service="run.googleapis.com",
+        resource_type="cloud_run_revision",
+    )
     fake.add_log_entry(
         "system_event",
         "compute.instances.guestTerminate",
@@ -144,13 +167,28 @@ def start_gcp(directory: Path, log_file: Path) -> tuple[int, dict[str, Any]]:
     return pid, env
 
 
+_WEB_1 = f"projects/{PROJECT}/zones/europe-west1-b/instances/web-1"
+_API = f"projects/{PROJECT}/locations/europe-west1/services/api"
+
+# The `gcp` environment's samples: instance web-1 (running), Cloud Run service api (1 minimum instance).
+SAMPLES: Samples = {
+    "instance": _WEB_1,
+    "service": _API,
+    "missing": f"projects/{PROJECT}/zones/europe-west1-b/instances/nope",
+    "dry_run_action": {"type": "stop", "resource_id": _WEB_1, "parameters": {}},
+    "live_action": {"type": "redeploy", "resource_id": _API, "parameters": {}},
+    "repeatable_action": {"type": "scale", "resource_id": _API, "parameters": {"replicas": 1}},
+    "secret_env": ["GCP_ACCESS_TOKEN"],
+    "secret_files": ["gcp/agent.subject-token", "gcp/reader.subject-token"],
+}
+
+
 class GcpSandboxBackend:
     """The fake Google APIs behind the intercepting proxy; environments `gcp` (impersonates shieldops-agent) and
     `gcp-readonly` (shieldops-reader)."""
 
     name = "gcp"
-    # Joins the cross-provider suites once it has a service (Cloud Run) to sample.
-    sampled_environments: tuple[str, ...] = ()
+    sampled_environments = ("gcp",)
 
     def start(self, directory: Path, log: Callable[[str], None]) -> StartedBackend:
         pid, env = start_gcp(directory, directory / "logs" / "gcp.log")
@@ -159,7 +197,8 @@ class GcpSandboxBackend:
         return StartedBackend(
             processes={MAIN_PROCESS: {"pid": pid}},
             environments={"gcp": env, "gcp-readonly": readonly},
-            resources={"project": PROJECT, "instances": ["web-1", "web-2"]},
+            resources={"project": PROJECT, "instances": ["web-1", "web-2"], "services": ["api", "worker"]},
+            samples={"gcp": SAMPLES},
         )
 
     def stop(self, state: Mapping[str, Any]) -> None:

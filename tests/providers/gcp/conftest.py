@@ -47,6 +47,11 @@ class GcpSandbox:
         body = {"content": write} if write is not None else None
         return dict(self._backdoor("content", {"zone": parts[3], "name": parts[5]}, body))
 
+    def run_service(self, resource_id: str) -> dict[str, Any]:
+        """A Cloud Run service as the fake stores it."""
+        parts = resource_id.split("/")
+        return dict(self._backdoor("run-service", {"region": parts[3], "name": parts[5]}))
+
     def secret_files(self) -> list[str]:
         return [(self.directory / "gcp" / f"{s}.subject-token").read_text().strip() for s in ("agent", "reader")]
 
@@ -59,3 +64,7 @@ def gcp_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcpSandbox
         yield GcpSandbox(directory, config)
     finally:
         manager.down(directory, backends=[GcpSandboxBackend()])
+
+
+API = "projects/shieldops-sandbox/locations/europe-west1/services/api"
+WORKER = "projects/shieldops-sandbox/locations/europe-west1/services/worker"

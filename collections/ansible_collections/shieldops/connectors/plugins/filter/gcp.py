@@ -130,6 +130,138 @@ def gcp_log_event(entry, resource_id):
     }
 
 
+_LATEST = "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST"
+_REVISION = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"
+_CONDITION_STATE = {"CONDITION_SUCCEEDED": "running", "CONDITION_FAILED": "failed",
+                    "CONDITION_PENDING": "pending", "CONDITION_RECONCILING": "pending"}
+
+
+def _ready(document):
+    condition = document.get("terminalCondition") or next(
+        (c for c in document.get("conditions") or [] if c.get("type") == "Ready"), {})
+    return condition
+
+
+def gcp_run_resource(service, env):
+    """A Cloud Run service as a Resource: region is its location; capacity its minimum instances."""
+    name = service["name"]
+    parts = name.split("/")
+    ready = _ready(service)
+    state = "pending" if service.get("reconciling") else _CONDITION_STATE.get(ready.get("state"), "unknown")
+    scaling = service.get("scaling") or {}
+    raw = {
+        "uri": service.get("uri"),
+        "latest_created": _short(service.get("latestCreatedRevision")),
+        "latest_ready": _short(service.get("latestReadyRevision")),
+        "traffic": [{"revision": t.get("revision"), "percent": t.get("percent", 0)}
+                    for t in service.get("trafficStatuses") or []],
+        "image": ((service.get("template") or {}).get("containers") or [{}])[0].get("image"),
+        "generation": service.get("generation"),
+    }
+    return {
+        "id": name,
+        "type": "service",
+        "native_type": "cloud_run_service",
+        "name": parts[-1],
+        "environment": env,
+        "provider": "gcp",
+        "region": parts[3],
+        "state": state,
+        "capacity": int(scaling.get("minInstanceCount") or 0),
+        "tags": {str(k): str(v) for k, v in (service.get("labels") or {}).items()},
+        "raw": raw,
+    }
+
+
+def gcp_run_health(service):
+    """Ready, whether the newest revision came up, and where the traffic goes."""
+    ready = _ready(service)
+    state = ready.get("state")
+    checks = [_check("ready", {"CONDITION_SUCCEEDED": "healthy", "CONDITION_FAILED": "unhealthy"}.get(state, "degraded"),
+                     "Ready is %s%s" % (str(state).replace("CONDITION_", "").lower(),
+                                        ": %s" % ready["message"] if ready.get("message") else ""))]
+    created, serving = service.get("latestCreatedRevision"), service.get("latestReadyRevision")
+    revisions = service.get("_revisions") or {}
+    if created and created != serving:
+        failed = _ready(revisions.get(created) or {})
+        checks.append(_check("latest_revision", "degraded" if failed.get("state") != "CONDITION_FAILED" else "unhealthy",
+                             "latest revision %s is not ready (%s); %s still serves" % (
+                                 _short(created), failed.get("reason") or failed.get("state") or "pending",
+                                 _short(serving) or "no revision")))
+    else:
+        checks.append(_check("latest_revision", "healthy", "latest revision %s is ready" % _short(created)))
+    traffic = service.get("trafficStatuses") or []
+    serving_revisions = [t for t in traffic if t.get("percent")]
+    if serving_revisions:
+        checks.append(_check("traffic", "healthy", ", ".join("%s%% to %s" % (t.get("percent"), t.get("revision"))
+                                                              for t in serving_revisions)))
+    else:
+        checks.append(_check("traffic", "unhealthy", "no revision serves traffic"))
+    return {
+        "resource_id": service["name"],
+        "status": worst_status(checks),
+        "checks": checks,
+        "metrics": {"min_instances": float((service.get("scaling") or {}).get("minInstanceCount") or 0),
+                    "serving_revisions": float(len(serving_revisions))},
+        "observed_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+    }
+
+
+def gcp_traffic_shift(params):
+    """gcp_shift_traffic: ``percent`` to ``revision``, the rest to the latest ready revision."""
+    percent = int(params["percent"])
+    targets = [{"type": _REVISION, "revision": params["revision"], "percent": percent}]
+    if percent < 100:
+        targets.append({"type": _LATEST, "percent": 100 - percent})
+    return targets
+
+
+def gcp_run_pinned_traffic(service):
+    """The traffic as it is served now, every target pinned to its revision (a LATEST target would follow a newer
+    revision, which is what a rollback must undo)."""
+    return [{"type": _REVISION, "revision": t["revision"], "percent": int(t.get("percent") or 0)}
+            for t in service.get("trafficStatuses") or [] if t.get("revision") and t.get("percent")]
+
+
+def gcp_run_target_label(target):
+    return "traffic %s%% to %s" % (target.get("percent"), target.get("revision"))
+
+
+def gcp_run_change_summary(before, after):
+    parts = []
+    if before.get("min_instances") != after.get("min_instances"):
+        parts.append("min instances %s -> %s" % (before.get("min_instances"), after.get("min_instances")))
+    if before.get("traffic") != after.get("traffic"):
+        parts.append("traffic %s -> %s" % (_traffic_text(before.get("traffic")), _traffic_text(after.get("traffic"))))
+    if before.get("latest_created") != after.get("latest_created"):
+        parts.append("revision %s -> %s" % (before.get("latest_created"), after.get("latest_created")))
+    return "; ".join(parts) or "no change"
+
+
+def _traffic_text(traffic):
+    return ", ".join("%s%% %s" % (t.get("percent"), t.get("revision")) for t in traffic or []) or "none"
+
+
+def gcp_run_snapshot_mismatch(snapshot):
+    """What in a Cloud Run snapshot is not its service ('' when all is): the handles name the service of its id, and
+    the traffic it restores pins revisions that add up to 100."""
+    problems = []
+    handles = snapshot.get("handles") or {}
+    if handles.get("service") != snapshot.get("resource_id"):
+        problems.append("its service is %r" % str(handles.get("service"))[:200])
+    traffic = (snapshot.get("state") or {}).get("traffic") or []
+    if sum(int(t.get("percent") or 0) for t in traffic) != 100 or len(traffic) > 20:
+        problems.append("its traffic does not add up to 100%")
+    if any(t.get("type") != _REVISION or t.get("revision") not in handles.get("revisions", []) for t in traffic):
+        problems.append("its traffic names a revision it did not record")
+    if not str((snapshot.get("state") or {}).get("min_instances", "")).isdigit():
+        problems.append("its min_instances is not a count")
+    if not problems:
+        return ""
+    return "snapshot %s is not a snapshot of %s: %s" % (
+        str(snapshot.get("id"))[:80], str(snapshot.get("resource_id"))[:200], "; ".join(problems[:5]))
+
+
 def _label(value):
     return str(value)[:63]
 
@@ -213,6 +345,13 @@ class FilterModule(object):
             "gcp_instance_health": gcp_instance_health,
             "gcp_log_event": gcp_log_event,
             "gcp_snapshot_labels": gcp_snapshot_labels,
+            "gcp_run_resource": gcp_run_resource,
+            "gcp_run_health": gcp_run_health,
+            "gcp_traffic_shift": gcp_traffic_shift,
+            "gcp_run_pinned_traffic": gcp_run_pinned_traffic,
+            "gcp_run_target_label": gcp_run_target_label,
+            "gcp_run_change_summary": gcp_run_change_summary,
+            "gcp_run_snapshot_mismatch": gcp_run_snapshot_mismatch,
             "gcp_snapshot_name": gcp_snapshot_name,
             "gcp_restored_disk_name": gcp_restored_disk_name,
             "gcp_disk_handles": gcp_disk_handles,

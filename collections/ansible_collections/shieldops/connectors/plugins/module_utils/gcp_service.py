@@ -260,3 +260,108 @@ def swap_disks(api, zone, name, swaps, check_mode, timeout_s):
         })
         api.wait_zone_operation(operation, timeout_s)
     return {"changed": bool(done), "swapped": done}
+
+
+RUN = "https://run.googleapis.com"
+
+
+def run_regions(api, regions):
+    """The regions to list Cloud Run services in: the configured ones, else every location Cloud Run offers (v2
+    lists one location per call and takes no wildcard)."""
+    if regions:
+        return list(regions)
+    found = []
+    for page in api.pages("%s/v1/projects/%s/locations" % (RUN, api.project), "locations"):
+        found.extend(loc["locationId"] for loc in page or [])
+    return found
+
+
+def run_services(api, regions):
+    services = []
+    for region in run_regions(api, regions):
+        url = "%s/v2/projects/%s/locations/%s/services" % (RUN, api.project, region)
+        for page in api.pages(url, "services", params={"pageSize": 100}):
+            services.extend(page or [])
+    return services
+
+
+def run_service(api, region, name, with_revisions=False):
+    """One service; with its latest created and latest ready revisions (health says which one fails)."""
+    service = api.call("GET", "%s/v2/projects/%s/locations/%s/services/%s" % (RUN, api.project, region, name))
+    if with_revisions:
+        service["_revisions"] = {}
+        for key in ("latestCreatedRevision", "latestReadyRevision"):
+            if service.get(key) and service[key] not in service["_revisions"]:
+                service["_revisions"][service[key]] = api.call("GET", "%s/v2/%s" % (RUN, service[key]))
+    return service
+
+
+def _run_summary(service):
+    return {
+        "min_instances": int((service.get("scaling") or {}).get("minInstanceCount") or 0),
+        "traffic": [dict((k, t.get(k)) for k in ("type", "revision", "percent") if t.get(k) is not None)
+                    for t in service.get("trafficStatuses") or []],
+        "latest_created": str(service.get("latestCreatedRevision", "")).rsplit("/", 1)[-1],
+        "latest_ready": str(service.get("latestReadyRevision", "")).rsplit("/", 1)[-1],
+    }
+
+
+def update_run_service(api, region, name, change, check_mode, timeout_s, stamp):
+    """Change a service (services.patch, then its long-running operation polled to done); ``change`` is one of
+    {"min_instances": N}, {"redeploy": True} (the same template with a new annotation: a new revision) or
+    {"traffic": [targets]}. In check mode, Cloud Run
+    validates the request (validateOnly) and nothing changes. Keys combine: a rollback sets traffic and
+    min_instances in one patch."""
+    url = "%s/v2/projects/%s/locations/%s/services/%s" % (RUN, api.project, region, name)
+    before = api.call("GET", url)
+    body, mask = {}, []
+    if "min_instances" in change:
+        body["scaling"] = dict(before.get("scaling") or {}, minInstanceCount=int(change["min_instances"]))
+        mask.append("scaling.minInstanceCount")
+    if change.get("redeploy"):
+        template = dict(before.get("template") or {})
+        template["annotations"] = dict(template.get("annotations") or {}, **{"shieldops/redeployed-at": stamp})
+        body["template"] = template
+        mask.append("template")
+    targets = change.get("traffic")
+    if targets is not None:
+        body["traffic"] = targets
+        mask.append("traffic")
+    summary = _run_summary(before)
+    would_change = change.get("redeploy") or (
+        "scaling" in body and body["scaling"]["minInstanceCount"] != summary["min_instances"]) or (
+        targets is not None and _resolved(targets, summary) != summary["traffic"])
+    params = {"updateMask": ",".join(mask)}
+    if check_mode or not would_change:
+        if check_mode:
+            api.call("PATCH", url, params=dict(params, validateOnly="true"), body=body)
+        after = dict(summary)
+        if "scaling" in body:
+            after["min_instances"] = body["scaling"]["minInstanceCount"]
+        if targets is not None:
+            after["traffic"] = _resolved(targets, summary)
+        if change.get("redeploy"):
+            after["latest_created"] = "(a new revision)"
+        return {"changed": bool(would_change), "before": summary, "after": after}
+    operation = api.call("PATCH", url, params=params, body=body)
+    api.request_ids.append(operation.get("name"))
+    deadline, delay = time.time() + timeout_s, 0.0
+    while not operation.get("done"):
+        time.sleep(delay)
+        delay = min(max(delay * 2, 0.2), 5.0)
+        if time.time() > deadline:
+            raise GcpApiError(0, {"error": {"status": "DEADLINE_EXCEEDED", "message": "operation %s not done after %d s"
+                                            % (operation.get("name"), timeout_s)}}, "GET", url)
+        operation = api.call("GET", "%s/v2/%s" % (RUN, operation["name"]))
+    if operation.get("error"):
+        raise GcpApiError(400, {"error": operation["error"]}, "PATCH", url)
+    after = api.call("GET", url)
+    return {"changed": True, "before": summary, "after": _run_summary(after)}
+
+
+def _resolved(targets, summary):
+    """Traffic targets as Cloud Run will resolve them (LATEST is the latest ready revision)."""
+    return [dict((k, v) for k, v in (("type", t.get("type")),
+                                      ("revision", t.get("revision") or summary["latest_ready"]),
+                                      ("percent", t.get("percent"))) if v is not None)
+            for t in targets]

@@ -1,0 +1,103 @@
+"""What every part of the fake Google APIs (fake_api.py, fake_cloud_run.py) speaks alike: Google's JSON error
+document, RFC 3339 times, JSON request bodies and opaque page tokens."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = [
+    "GoogleError",
+    "OAuthError",
+    "invalid",
+    "json_body",
+    "not_found",
+    "offset_of",
+    "page",
+    "page_token",
+    "parse_time",
+    "rfc3339",
+]
+
+
+class GoogleError(Exception):
+    """An error answered in Google's JSON error format."""
+
+    def __init__(self, code: int, status: str, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.status, self.reason, self.message = code, status, reason, message
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "code": self.code,
+                "message": self.message,
+                "errors": [{"message": self.message, "domain": "global", "reason": self.reason}],
+                "status": self.status,
+            }
+        }
+
+
+def not_found(what: str) -> GoogleError:
+    return GoogleError(404, "NOT_FOUND", "notFound", f"The resource '{what}' was not found")
+
+
+def invalid(message: str, reason: str = "invalid") -> GoogleError:
+    return GoogleError(400, "INVALID_ARGUMENT", reason, message)
+
+
+def rfc3339(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_time(text: str) -> float:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise invalid(f"Invalid timestamp: {text!r}") from None
+
+
+class OAuthError(GoogleError):
+    """STS answers RFC 6749 errors, not Google's JSON error document."""
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(400, "INVALID_ARGUMENT", error, description)
+
+    def document(self) -> dict[str, Any]:
+        return {"error": self.reason, "error_description": self.message}
+
+
+def json_body(body: bytes) -> dict[str, Any]:
+    if not body:
+        return {}
+    try:
+        document = json.loads(body)
+    except ValueError:
+        raise invalid("Invalid JSON payload received.") from None
+    if not isinstance(document, dict):
+        raise invalid("Invalid JSON payload received. Expected an object.")
+    return document
+
+
+def page_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()
+
+
+def offset_of(token: Any) -> int:
+    if not token:
+        return 0
+    try:
+        return int(base64.urlsafe_b64decode(str(token)).decode().removeprefix("o:"))
+    except ValueError:
+        raise invalid("Invalid value for field 'pageToken'") from None
+
+
+def page(kind: str, items: list[Any], query: dict[str, str]) -> dict[str, Any]:
+    size = min(int(query.get("maxResults") or 500), 500)
+    offset = offset_of(query.get("pageToken"))
+    out: dict[str, Any] = {"kind": kind, "items": items[offset : offset + size]}
+    if offset + size < len(items):
+        out["nextPageToken"] = page_token(offset + size)
+    return out
