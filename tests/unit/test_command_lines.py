@@ -74,6 +74,7 @@ NO_COMMANDS = {
     "amazon.aws.lambda_alias",
     "amazon.aws.lambda_info",
     "google.cloud.gcp_compute_disk",
+    "google.cloud.gcp_container_cluster_info",
     "google.cloud.gcp_compute_instance_info",
     "google.cloud.gcp_compute_snapshot",
     "google.cloud.gcp_compute_snapshot_info",

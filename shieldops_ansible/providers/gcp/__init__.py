@@ -115,9 +115,12 @@ class GcpProvider(Provider):
         {
             "google.cloud.gcp_compute_instance_info",
             "google.cloud.gcp_compute_snapshot_info",
+            "google.cloud.gcp_container_cluster_info",
             "shieldops.connectors.gcp_compute_instance_disk_swap",
             "shieldops.connectors.gcp_compute_instance_power",
             "shieldops.connectors.gcp_compute_instances_aggregated_info",
+            "shieldops.connectors.gcp_gke_node_pool_resize",
+            "shieldops.connectors.gcp_gke_node_pool_sizes_info",
             "shieldops.connectors.gcp_logging_entries_info",
             "shieldops.connectors.gcp_monitoring_instance_cpu_info",
             "shieldops.connectors.gcp_run_service_info",

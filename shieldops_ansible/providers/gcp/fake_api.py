@@ -38,9 +38,11 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 from .fake_cloud_run import CloudRun
+from .fake_gke import Gke
 from .fake_wire import (
     GoogleError,
     OAuthError,
+    Operation,
     invalid,
     json_body,
     not_found,
@@ -49,13 +51,13 @@ from .fake_wire import (
     page_token,
     parse_time,
     rfc3339,
+    settle,
 )
 
 __all__ = ["FakeGoogle", "FakeGoogleServer", "ServiceAccount", "WorkloadPool"]
 
 _COMPUTE_HOSTS = frozenset({"compute.googleapis.com", "www.googleapis.com"})
 _TOKEN_LIFETIME_S = 3600
-_OPERATION_SETTLES_S = 1.0
 
 
 @dataclass
@@ -80,14 +82,6 @@ class _Token:
 
 
 @dataclass
-class _Operation:
-    document: dict[str, Any]
-    zone: str
-    apply: Callable[[], None]
-    settles_at: float
-
-
-@dataclass
 class FakeGoogle:
     """The state of one fake project and the API semantics over it (thread-safe: one lock for all)."""
 
@@ -105,13 +99,15 @@ class FakeGoogle:
     log_entries: list[dict[str, Any]] = field(default_factory=list)
     zones: tuple[str, ...] = ("europe-west1-b", "europe-west1-c", "europe-west1-d")
     _tokens: dict[str, _Token] = field(default_factory=dict)
-    _operations: dict[str, _Operation] = field(default_factory=dict)
+    _operations: dict[str, Operation] = field(default_factory=dict)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(4_100_000_000_000_000_001))
     _lock: threading.RLock = field(default_factory=threading.RLock)
     run: CloudRun = field(init=False)
+    gke: Gke = field(init=False)
 
     def __post_init__(self) -> None:
         self.run = CloudRun(self)
+        self.gke = Gke(self)
 
     # --- seeding ----------------------------------------------------------------------------------------------
 
@@ -235,6 +231,8 @@ class FakeGoogle:
                 if host == "logging.googleapis.com" and method == "POST" and path == "/v2/entries:list":
                     self._allow(principal, "logging.logEntries.list", f"projects/{self.project}")
                     return 200, self._entries_list(json_body(body))
+                if host == "container.googleapis.com":
+                    return 200, self.gke.handle(method, path, principal, body)
                 if host == "run.googleapis.com":
                     return 200, self.run.handle(method, path, query, principal, body)
                 if host == "monitoring.googleapis.com" and method == "GET":
@@ -252,6 +250,13 @@ class FakeGoogle:
             if path == "/_fake/instance":
                 instance = self.instances.get((query.get("zone", ""), query.get("name", "")))
                 return (200, instance) if instance else (404, {})
+            if path == "/_fake/pool-nodes":
+                cluster = self.gke.clusters.get((query.get("location", ""), query.get("cluster", "")))
+                pool = next((p for p in (cluster or {}).get("nodePools", []) if p["name"] == query.get("pool")), None)
+                if pool is None:
+                    return 404, {}
+                groups = [self.gke.groups[tuple(link.split("/")[-3::2])] for link in pool["instanceGroupUrls"]]
+                return 200, {"nodes": sum(int(g["targetSize"]) for g in groups)}
             if path == "/_fake/run-service":
                 service = self.run.services.get((query.get("region", ""), query.get("name", "")))
                 return (200, service) if service else (404, {})
@@ -359,12 +364,14 @@ class FakeGoogle:
         where = f"projects/{self.project}/zones/{zone}"
         if rest[0] == "operations" and len(rest) >= 2:
             operation = self._operations.get(rest[1])
-            if operation is None or operation.zone != zone:
+            if operation is None or not operation.document["zone"].endswith(f"/zones/{zone}"):
                 raise not_found(f"{where}/operations/{rest[1]}")
             self._allow(principal, "compute.zoneOperations.get", f"{where}/operations/{rest[1]}")
             if rest[2:] == ["wait"] or (method == "GET" and len(rest) == 2):
-                self._finish(rest[1])
+                operation.finish()
             return operation.document
+        if rest[0] == "instanceGroupManagers" and len(rest) == 2 and method == "GET":
+            return self.gke.instance_group_manager(zone, rest[1], principal)
         if rest[0] == "disks":
             return self._disks(method, zone, rest[1:], query, principal, body)
         if rest[0] != "instances":
@@ -629,7 +636,9 @@ class FakeGoogle:
             "startTime": rfc3339(now),
             "selfLink": f"{base}/operations/{name}",
         }
-        self._operations[name] = _Operation(document, zone, apply, now + _OPERATION_SETTLES_S)
+        self._operations[name] = Operation(
+            document, apply, lambda: {"status": "DONE", "progress": 100, "endTime": rfc3339(time.time())}
+        )
         self.add_log_entry(
             "activity",
             f"v1.compute.{collection}.{verb}",
@@ -639,17 +648,8 @@ class FakeGoogle:
         )
         return dict(document)
 
-    def _finish(self, name: str) -> None:
-        operation = self._operations[name]
-        if operation.document["status"] != "DONE":
-            operation.apply()
-            operation.document.update(status="DONE", progress=100, endTime=rfc3339(time.time()))
-
     def _settle(self, now: float) -> None:
-        self.run.settle(now)
-        for name, operation in self._operations.items():
-            if operation.document["status"] != "DONE" and operation.settles_at <= now:
-                self._finish(name)
+        settle([*self._operations.values(), *self.run.operations.values(), *self.gke.operations.values()], now)
 
     def _aggregated_instances(self, query: dict[str, str]) -> dict[str, Any]:
         flat = [

@@ -16,10 +16,11 @@ import json
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .fake_wire import GoogleError, invalid, json_body, not_found, offset_of, page_token, rfc3339
+from .fake_wire import GoogleError, Operation, invalid, json_body, not_found, offset_of, page_token, rfc3339
 
 if TYPE_CHECKING:
     from .fake_api import FakeGoogle
@@ -47,20 +48,13 @@ def _condition(kind: str, ready: bool, reason: str = "", message: str = "") -> d
 
 
 @dataclass
-class _RunOperation:
-    document: dict[str, Any]
-    apply: Any
-    settles_at: float
-
-
-@dataclass
 class CloudRun:
     """The Cloud Run state of the fake project; every call is made under FakeGoogle's lock."""
 
     google: FakeGoogle
     services: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     revisions: dict[str, dict[str, Any]] = field(default_factory=dict)  # full revision name -> revision
-    operations: dict[str, _RunOperation] = field(default_factory=dict)
+    operations: dict[str, Operation] = field(default_factory=dict)
     regions: tuple[str, ...] = ("europe-west1", "us-central1")
 
     # --- seeding ----------------------------------------------------------------------------------------------
@@ -105,7 +99,6 @@ class CloudRun:
     # --- the API ----------------------------------------------------------------------------------------------
 
     def handle(self, method: str, path: str, query: dict[str, str], principal: str, body: bytes) -> dict[str, Any]:
-        self.settle(time.time())
         parts = path.strip("/").split("/")
         if parts == ["v1", "projects", self.google.project, "locations"] and method == "GET":
             self.google._allow(principal, "run.locations.list", f"projects/{self.google.project}")
@@ -126,7 +119,7 @@ class CloudRun:
             operation = self.operations.get(f"{parent}/operations/{rest[1]}")
             if operation is None:
                 raise not_found(f"{parent}/operations/{rest[1]}")
-            self._finish(operation)
+            operation.finish()
             return operation.document
         if rest[:1] != ["services"]:
             raise GoogleError(404, "NOT_FOUND", "notFound", f"Unknown API path {method} {path}")
@@ -270,34 +263,27 @@ class CloudRun:
             statuses.append(status)
         service["trafficStatuses"] = statuses
 
-    def _operation(self, service: dict[str, Any], apply: Any, done: bool = False) -> dict[str, Any]:
+    def _operation(self, service: dict[str, Any], apply: Callable[[], None], done: bool = False) -> dict[str, Any]:
         region = service["name"].split("/")[3]
         name = f"projects/{self.google.project}/locations/{region}/operations/{uuid.uuid4()}"
         document: dict[str, Any] = {
             "name": name,
             "metadata": {"@type": "type.googleapis.com/google.cloud.run.v2.Service", "name": service["name"]},
-            "done": done,
+            "done": False,
         }
-        operation = _RunOperation(document, apply, time.time() + 1.0)
-        if done:
-            document["response"] = dict(service, **{"@type": "type.googleapis.com/google.cloud.run.v2.Service"})
+
+        def done_fields() -> dict[str, Any]:
+            return {
+                "done": True,
+                "response": dict(service, **{"@type": "type.googleapis.com/google.cloud.run.v2.Service"}),
+            }
+
+        operation = Operation(document, apply, done_fields)
+        if done:  # validateOnly: answered at once
+            operation.finish()
             return document
         self.operations[name] = operation
         return dict(document)
-
-    def _finish(self, operation: _RunOperation) -> None:
-        if not operation.document["done"]:
-            operation.apply()
-            service_name = operation.document["metadata"]["name"]
-            service = next(s for s in self.services.values() if s["name"] == service_name)
-            operation.document.update(
-                done=True, response=dict(service, **{"@type": "type.googleapis.com/google.cloud.run.v2.Service"})
-            )
-
-    def settle(self, now: float) -> None:
-        for operation in list(self.operations.values()):
-            if not operation.document["done"] and operation.settles_at <= now:
-                self._finish(operation)
 
 
 def _token_page(key: str, items: list[dict[str, Any]], query: dict[str, str]) -> dict[str, Any]:

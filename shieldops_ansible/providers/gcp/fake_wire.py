@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import base64
 import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 __all__ = [
+    "SETTLES_S",
     "GoogleError",
     "OAuthError",
+    "Operation",
     "invalid",
     "json_body",
     "not_found",
@@ -19,7 +24,36 @@ __all__ = [
     "page_token",
     "parse_time",
     "rfc3339",
+    "settle",
 ]
+
+# How long an operation runs when nobody polls it: polling (get or wait) finishes it at once.
+SETTLES_S = 1.0
+
+
+@dataclass
+class Operation:
+    """A long-running operation: its document as the API shows it, the change it makes when it is done, and the
+    fields that say "done" in that API (Compute: status DONE; Cloud Run: done true and a response)."""
+
+    document: dict[str, Any]
+    apply: Callable[[], None]
+    done_fields: Callable[[], dict[str, Any]]
+    settles_at: float = field(default_factory=lambda: time.time() + SETTLES_S)
+    done: bool = False
+
+    def finish(self) -> None:
+        if not self.done:
+            self.apply()
+            self.document.update(self.done_fields())
+            self.done = True
+
+
+def settle(operations: Iterable[Operation], now: float) -> None:
+    """Finish the operations whose time has come."""
+    for operation in list(operations):
+        if not operation.done and operation.settles_at <= now:
+            operation.finish()
 
 
 class GoogleError(Exception):

@@ -44,6 +44,7 @@ GOOGLE_HOSTS = (
     "logging.googleapis.com",
     "monitoring.googleapis.com",
     "run.googleapis.com",
+    "container.googleapis.com",
 )
 
 
@@ -79,6 +80,7 @@ def _seed(subject_tokens: dict[str, str]) -> FakeGoogle:
     fake.add_instance("europe-west1-b", "web-1", "RUNNING", {"app": "web", "tier": "frontend"})
     fake.add_instance("europe-west1-c", "web-2", "TERMINATED", {"app": "web", "tier": "frontend"})
     fake.cpu_utilization["web-1"] = 0.23
+    fake.gke.add_cluster("europe-west1-b", "sandbox", {"default": (3, False), "spot": (2, True)}, {"env": "sandbox"})
     images = "europe-docker.pkg.dev/shieldops-sandbox/shop"
     fake.run.add_service("europe-west1", "api", f"{images}/api:1.4", {"app": "api"}, min_instances=1)
     fake.run.add_service("europe-west1", "worker", f"{images}/worker-crash:2.0", {"app": "worker"}, min_instances=0)

@@ -52,6 +52,11 @@ class GcpSandbox:
         parts = resource_id.split("/")
         return dict(self._backdoor("run-service", {"region": parts[3], "name": parts[5]}))
 
+    def pool_nodes(self, resource_id: str) -> int:
+        """A node pool's node count as the fake's instance group managers hold it."""
+        parts = resource_id.split("/")
+        return int(self._backdoor("pool-nodes", {"location": parts[3], "cluster": parts[5], "pool": parts[7]})["nodes"])
+
     def secret_files(self) -> list[str]:
         return [(self.directory / "gcp" / f"{s}.subject-token").read_text().strip() for s in ("agent", "reader")]
 
@@ -68,3 +73,6 @@ def gcp_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcpSandbox
 
 API = "projects/shieldops-sandbox/locations/europe-west1/services/api"
 WORKER = "projects/shieldops-sandbox/locations/europe-west1/services/worker"
+CLUSTER = "projects/shieldops-sandbox/locations/europe-west1-b/clusters/sandbox"
+DEFAULT_POOL = f"{CLUSTER}/nodePools/default"
+SPOT_POOL = f"{CLUSTER}/nodePools/spot"

@@ -262,6 +262,115 @@ def gcp_run_snapshot_mismatch(snapshot):
         str(snapshot.get("id"))[:80], str(snapshot.get("resource_id"))[:200], "; ".join(problems[:5]))
 
 
+_GKE_STATE = {"RUNNING": "running", "PROVISIONING": "pending", "RECONCILING": "pending", "STOPPING": "pending",
+              "ERROR": "failed", "DEGRADED": "running", "RUNNING_WITH_ERROR": "running"}
+_GKE_HEALTH = {"RUNNING": "healthy", "PROVISIONING": "degraded", "RECONCILING": "degraded", "STOPPING": "unhealthy",
+               "ERROR": "unhealthy", "DEGRADED": "degraded", "RUNNING_WITH_ERROR": "degraded"}
+
+
+def gcp_in_locations(resources, locations):
+    """The resources in any of the configured zones and regions (all when none are configured)."""
+    locations = [str(loc) for loc in locations or []]
+    if not locations:
+        return list(resources)
+    return [r for r in resources if any(r["region"] == loc or r["region"].startswith(loc + "-")
+                                        or loc.startswith(r["region"] + "-") for loc in locations)]
+
+
+def _gke_id(project, cluster):
+    return "projects/%s/locations/%s/clusters/%s" % (project, cluster.get("location"), cluster["name"])
+
+
+def gcp_gke_cluster_resource(cluster, env, project):
+    pools = cluster.get("nodePools") or []
+    raw = {"status": cluster.get("status"), "version": cluster.get("currentMasterVersion"),
+           "node_pools": [p.get("name") for p in pools], "locations": cluster.get("locations") or []}
+    return {
+        "id": _gke_id(project, cluster), "type": "cluster", "native_type": "gke_cluster", "name": cluster["name"],
+        "environment": env, "provider": "gcp", "region": cluster.get("location"),
+        "state": _GKE_STATE.get(cluster.get("status"), "unknown"), "capacity": None,
+        "tags": {str(k): str(v) for k, v in (cluster.get("resourceLabels") or {}).items()}, "raw": raw,
+    }
+
+
+def gcp_gke_pool_resources(clusters, env, project, sizes):
+    """Every node pool of the clusters as a Resource (native only); capacity is its node count."""
+    out = []
+    for cluster in clusters or []:
+        for pool in cluster.get("nodePools") or []:
+            size = (sizes or {}).get(pool["name"]) or {}
+            config = pool.get("config") or {}
+            out.append({
+                "id": "%s/nodePools/%s" % (_gke_id(project, cluster), pool["name"]), "type": "gke_node_pool",
+                "native_type": "gke_node_pool", "name": pool["name"], "environment": env, "provider": "gcp",
+                "region": cluster.get("location"), "state": _GKE_STATE.get(pool.get("status"), "unknown"),
+                "capacity": size.get("nodes"),
+                "tags": {str(k): str(v) for k, v in (cluster.get("resourceLabels") or {}).items()},
+                "raw": {"cluster": cluster["name"], "status": pool.get("status"), "machine_type": config.get("machineType"),
+                        "spot": bool(config.get("spot") or config.get("preemptible")),
+                        "autoscaling": pool.get("autoscaling") or {}, "per_zone": size.get("per_zone") or {}},
+            })
+    return out
+
+
+def _pool_checks(pool, size):
+    status = pool.get("status", "UNKNOWN")
+    checks = [_check("status", _GKE_HEALTH.get(status, "degraded"), "node pool %s is %s" % (pool.get("name"), status))]
+    if size:
+        stable = size.get("stable", True)
+        checks.append(_check("nodes", "healthy" if stable else "degraded", "%d nodes%s" % (
+            size.get("nodes", 0), "" if stable else ", resize in progress")))
+    return checks
+
+
+def gcp_gke_pool_health(pool, resource_id, size):
+    checks = _pool_checks(pool, size)
+    autoscaling = pool.get("autoscaling") or {}
+    metrics = {"nodes": float((size or {}).get("nodes", 0))}
+    if autoscaling.get("enabled"):
+        metrics.update(min_nodes=float(autoscaling.get("minNodeCount", 0)), max_nodes=float(autoscaling.get("maxNodeCount", 0)))
+    return {"resource_id": resource_id, "status": worst_status(checks), "checks": checks, "metrics": metrics,
+            "observed_at": datetime.datetime.now(datetime.timezone.utc).isoformat()}
+
+
+def gcp_gke_cluster_health(cluster, resource_id, sizes):
+    status = cluster.get("status", "UNKNOWN")
+    checks = [_check("status", _GKE_HEALTH.get(status, "degraded"), "cluster is %s%s" % (
+        status, ": %s" % cluster["statusMessage"] if cluster.get("statusMessage") else ""))]
+    for condition in cluster.get("conditions") or []:
+        checks.append(_check("condition", "degraded", "%s: %s" % (
+            condition.get("canonicalCode") or condition.get("code") or "condition", condition.get("message", ""))))
+    weak = []
+    for pool in cluster.get("nodePools") or []:
+        judged = worst_status(_pool_checks(pool, (sizes or {}).get(pool["name"])))
+        if judged != "healthy":
+            weak.append("%s (%s)" % (pool["name"], judged))
+    checks.append(_check("node_pools", "degraded" if weak else "healthy",
+                         "node pools not healthy: %s" % ", ".join(weak) if weak
+                         else "%d node pools healthy" % len(cluster.get("nodePools") or [])))
+    nodes = sum(s.get("nodes", 0) for s in (sizes or {}).values())
+    return {"resource_id": resource_id, "status": worst_status(checks), "checks": checks,
+            "metrics": {"nodes": float(nodes), "node_pools": float(len(cluster.get("nodePools") or []))},
+            "observed_at": datetime.datetime.now(datetime.timezone.utc).isoformat()}
+
+
+def gcp_gke_snapshot_mismatch(snapshot):
+    """What in a node pool snapshot is not its pool ('' when all is)."""
+    problems = []
+    pool = str(snapshot.get("resource_id", "")).rsplit("/", 1)[-1]
+    if (snapshot.get("handles") or {}).get("pool") != pool:
+        problems.append("its pool is %r" % str((snapshot.get("handles") or {}).get("pool"))[:80])
+    state = snapshot.get("state") or {}
+    if not str(state.get("nodes", "")).isdigit() or int(state["nodes"]) > 1000:
+        problems.append("its node count is not a count")
+    if not isinstance(state.get("autoscaling"), dict):
+        problems.append("its autoscaling is not a mapping")
+    if not problems:
+        return ""
+    return "snapshot %s is not a snapshot of %s: %s" % (
+        str(snapshot.get("id"))[:80], str(snapshot.get("resource_id"))[:200], "; ".join(problems[:5]))
+
+
 def _label(value):
     return str(value)[:63]
 
@@ -346,6 +455,12 @@ class FilterModule(object):
             "gcp_log_event": gcp_log_event,
             "gcp_snapshot_labels": gcp_snapshot_labels,
             "gcp_run_resource": gcp_run_resource,
+            "gcp_in_locations": gcp_in_locations,
+            "gcp_gke_cluster_resource": gcp_gke_cluster_resource,
+            "gcp_gke_pool_resources": gcp_gke_pool_resources,
+            "gcp_gke_cluster_health": gcp_gke_cluster_health,
+            "gcp_gke_pool_health": gcp_gke_pool_health,
+            "gcp_gke_snapshot_mismatch": gcp_gke_snapshot_mismatch,
             "gcp_run_health": gcp_run_health,
             "gcp_traffic_shift": gcp_traffic_shift,
             "gcp_run_pinned_traffic": gcp_run_pinned_traffic,

@@ -135,6 +135,23 @@ class GcpApi(object):
         return operation
 
 
+def poll_operation(api, operation, url, done, timeout_s):
+    """Poll a long-running operation (Cloud Run's, GKE's) at ``url`` until ``done(operation)``: at once, then
+    backing off from 0.2 to 5 s; fail with the operation's own error."""
+    api.request_ids.append(operation.get("name"))
+    deadline, delay = time.time() + timeout_s, 0.0
+    while not done(operation):
+        time.sleep(delay)
+        delay = min(max(delay * 2, 0.2), 5.0)
+        if time.time() > deadline:
+            raise GcpApiError(0, {"error": {"status": "DEADLINE_EXCEEDED", "message": "operation %s not done after %d s"
+                                            % (operation.get("name"), timeout_s)}}, "GET", url)
+        operation = api.call("GET", url)
+    if operation.get("error"):
+        raise GcpApiError(400, {"error": operation["error"]}, "GET", url)
+    return operation
+
+
 def instance_url(project, zone, name):
     return "%s/projects/%s/zones/%s/instances/%s" % (COMPUTE, project, zone, name)
 
@@ -344,17 +361,7 @@ def update_run_service(api, region, name, change, check_mode, timeout_s, stamp):
             after["latest_created"] = "(a new revision)"
         return {"changed": bool(would_change), "before": summary, "after": after}
     operation = api.call("PATCH", url, params=params, body=body)
-    api.request_ids.append(operation.get("name"))
-    deadline, delay = time.time() + timeout_s, 0.0
-    while not operation.get("done"):
-        time.sleep(delay)
-        delay = min(max(delay * 2, 0.2), 5.0)
-        if time.time() > deadline:
-            raise GcpApiError(0, {"error": {"status": "DEADLINE_EXCEEDED", "message": "operation %s not done after %d s"
-                                            % (operation.get("name"), timeout_s)}}, "GET", url)
-        operation = api.call("GET", "%s/v2/%s" % (RUN, operation["name"]))
-    if operation.get("error"):
-        raise GcpApiError(400, {"error": operation["error"]}, "PATCH", url)
+    poll_operation(api, operation, "%s/v2/%s" % (RUN, operation["name"]), lambda op: op.get("done"), timeout_s)
     after = api.call("GET", url)
     return {"changed": True, "before": summary, "after": _run_summary(after)}
 
@@ -365,3 +372,58 @@ def _resolved(targets, summary):
                                       ("revision", t.get("revision") or summary["latest_ready"]),
                                       ("percent", t.get("percent"))) if v is not None)
             for t in targets]
+
+
+CONTAINER = "https://container.googleapis.com/v1"
+
+
+def node_pool_sizes(api, pools):
+    """Each pool's size as Compute sees it: the target size of its instance group managers (one per zone), and
+    whether they are stable. GKE keeps no current node count on the pool itself."""
+    sizes = {}
+    for pool in pools:
+        per_zone, stable = {}, True
+        for link in pool.get("instanceGroupUrls") or []:
+            group = api.call("GET", link.replace("/instanceGroups/", "/instanceGroupManagers/"))
+            zone = link.split("/zones/", 1)[1].split("/", 1)[0]
+            per_zone[zone] = per_zone.get(zone, 0) + int(group.get("targetSize") or 0)
+            stable = stable and bool((group.get("status") or {}).get("isStable", True))
+        sizes[pool["name"]] = {"nodes": sum(per_zone.values()), "per_zone": per_zone, "stable": stable}
+    return sizes
+
+
+def _wait_container_operation(api, location, operation, timeout_s):
+    url = "%s/projects/%s/locations/%s/operations/%s" % (CONTAINER, api.project, location, operation["name"])
+    poll_operation(api, operation, url, lambda op: op.get("status") == "DONE", timeout_s)
+
+
+def resize_node_pool(api, location, cluster, pool_name, nodes, autoscaling, check_mode, timeout_s):
+    """Set a pool's total node count (setSize takes a count per zone: the total must divide among its zones) and,
+    when given, its autoscaling settings; each through its operation, polled to done."""
+    url = "%s/projects/%s/locations/%s/clusters/%s/nodePools/%s" % (CONTAINER, api.project, location, cluster,
+                                                                     pool_name)
+    pool = api.call("GET", url)
+    size = node_pool_sizes(api, [pool])[pool_name]
+    zones = max(len(size["per_zone"]), 1)
+    before = {"nodes": size["nodes"], "autoscaling": pool.get("autoscaling") or {}}
+    after = dict(before)
+    if nodes is not None:
+        if nodes % zones:
+            raise GcpApiError(400, {"error": {"status": "INVALID_ARGUMENT", "message": "the pool spans %d zones: a node "
+                                              "count of %d does not divide among them" % (zones, nodes),
+                                              "errors": [{"reason": "invalid"}]}}, "POST", url + ":setSize")
+        after["nodes"] = nodes
+    if autoscaling is not None:
+        after["autoscaling"] = autoscaling
+    changed = after != before
+    if check_mode or not changed:
+        return {"changed": changed, "before": before, "after": after}
+    if after["autoscaling"] != before["autoscaling"]:
+        operation = api.call("POST", url + ":setAutoscaling", body={"autoscaling": after["autoscaling"]})
+        _wait_container_operation(api, location, operation, timeout_s)
+    if after["nodes"] != before["nodes"]:
+        operation = api.call("POST", url + ":setSize", body={"nodeCount": after["nodes"] // zones})
+        _wait_container_operation(api, location, operation, timeout_s)
+    pool = api.call("GET", url)
+    now = node_pool_sizes(api, [pool])[pool_name]
+    return {"changed": True, "before": before, "after": {"nodes": now["nodes"], "autoscaling": pool.get("autoscaling") or {}}}
