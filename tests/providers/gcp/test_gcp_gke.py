@@ -14,14 +14,17 @@ from shieldops_ansible import (
     TimeRange,
     connect,
 )
+from shieldops_ansible.engines.runner import RunnerEngine
 from tests.providers.gcp.conftest import CLUSTER, DEFAULT_POOL, SPOT_POOL, GcpSandbox
 from tests.support import Sandbox, rollback_in_new_process
 
 pytestmark = pytest.mark.integration
 
 
-async def test_list_health_and_events(gcp_sandbox: GcpSandbox) -> None:
-    async with connect("gcp", config=gcp_sandbox.config) as gcp:
+@pytest.mark.parametrize("engine_name", ["warm", "runner"])
+async def test_list_health_and_events(gcp_sandbox: GcpSandbox, engine_name: str) -> None:
+    engine = RunnerEngine() if engine_name == "runner" else None
+    async with connect("gcp", config=gcp_sandbox.config, engine=engine) as gcp:
         clusters = await gcp.list_resources("cluster", {})
         assert [(c.id, c.state, c.region, c.tags) for c in clusters] == [
             (CLUSTER, "running", "europe-west1-b", {"env": "sandbox"})
@@ -71,6 +74,6 @@ async def test_the_readonly_identity_may_not_resize(gcp_sandbox: GcpSandbox) -> 
         assert len(await ro.list_resources("gke_node_pool", {})) == 2
         with pytest.raises(PermissionDenied, match=r"container\.clusters\.update"):
             await ro.execute_action(Action(type="scale", resource_id=SPOT_POOL, parameters={"replicas": 1}, reason="t"))
-        with pytest.raises(InvalidRequest, match="parameters.replicas must be <= 1000"):
+        with pytest.raises(InvalidRequest, match=r"parameters\.replicas must be <= 1000"):
             await ro.execute_action(Action(type="scale", resource_id=SPOT_POOL, parameters={"replicas": 5000}))
     assert gcp_sandbox.pool_nodes(SPOT_POOL) == 2
