@@ -38,6 +38,11 @@ async def test_list_services_across_regions(gcp: InfraConnector) -> None:
     assert found[WORKER].state == "failed"
     assert [r.id for r in await gcp.list_resources("cloud_run_service", {"tags": {"app": "worker"}})] == [WORKER]
     assert await gcp.list_resources("service", {"location": "us-central1"}) == []
+    assert [r.id for r in await gcp.list_resources("service", {"location": "europe-west1"})] == [API, WORKER]
+    # A location becomes part of an API path: anything but a region or zone is refused before any request.
+    for hostile in ("europe-west1/services/api/..", "europe-west1?pageSize=1", "x"):
+        with pytest.raises(InvalidRequest, match=r"filters\.location is not a region or zone"):
+            await gcp.list_resources("service", {"location": hostile})
 
 
 async def test_health_names_the_failing_revision(gcp: InfraConnector) -> None:

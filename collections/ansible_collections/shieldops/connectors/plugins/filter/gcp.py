@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import re
+
+from ansible.errors import AnsibleFilterError
 
 from ansible_collections.shieldops.connectors.plugins.filter.core import iso_timestamp as _iso
 from ansible_collections.shieldops.connectors.plugins.filter.core import threshold_status, worst_status
@@ -65,11 +68,30 @@ def gcp_instance_resource(instance, env, project):
     }
 
 
+_ZONE = re.compile(r"[a-z]+-[a-z]+[0-9]+-[a-z]")
+_LOCATION = re.compile(r"[a-z]+-[a-z]+[0-9]+(-[a-z])?")
+
+
+def gcp_location(value, kind="location"):
+    """A zone or location filter, checked before it reaches a request: it becomes part of an API path."""
+    pattern = _ZONE if kind == "zone" else _LOCATION
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise AnsibleFilterError("invalid_request: filters.%s is not a %s: %r" % (
+            kind, "zone (europe-west1-b)" if kind == "zone" else "region or zone (europe-west1)", str(value)[:80]))
+    return value
+
+
+def gcp_region_of(location):
+    """The region a location is in (a zone's region, or the region itself)."""
+    location = gcp_location(location)
+    return location.rsplit("-", 1)[0] if _ZONE.fullmatch(location) else location
+
+
 def gcp_in_location(resources, location):
     """The resources in one region or zone (a zone is in its region: europe-west1-b is in europe-west1)."""
     if not location:
         return list(resources)
-    location = str(location)
+    location = gcp_location(location)
     return [r for r in resources if r["region"] == location or r["region"].startswith(location + "-")]
 
 
@@ -451,6 +473,8 @@ class FilterModule(object):
             "gcp_instance_id": gcp_instance_id,
             "gcp_instance_resource": gcp_instance_resource,
             "gcp_in_location": gcp_in_location,
+            "gcp_location": gcp_location,
+            "gcp_region_of": gcp_region_of,
             "gcp_instance_health": gcp_instance_health,
             "gcp_log_event": gcp_log_event,
             "gcp_snapshot_labels": gcp_snapshot_labels,
