@@ -24,9 +24,10 @@ def test_demo_runs_the_sample_agent(tmp_path: Path) -> None:
     finally:
         subprocess.run([str(cli), "sandbox", "down", "--dir", str(tmp_path / "sandbox")], check=False, timeout=60)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = [line.split() for line in proc.stdout.splitlines() if line.startswith("aws ")]
-    steps = [cols[1] for cols in lines]
-    for step in ("list", "health", "snapshot", "dry", "act", "events", "rollback"):
-        assert step in steps, (step, proc.stdout)
-    assert any(cols[1] == "rollback" and "success=True" in cols for cols in lines), proc.stdout
+    for environment in ("aws", "gcp"):
+        lines = [line.split() for line in proc.stdout.splitlines() if line.startswith(f"{environment} ")]
+        steps = [cols[1] for cols in lines]
+        for step in ("list", "health", "snapshot", "dry", "act", "events", "rollback"):
+            assert step in steps, (environment, step, proc.stdout)
+        assert any(cols[1] == "rollback" and "success=True" in cols for cols in lines), (environment, proc.stdout)
     assert "unhealthy" in proc.stdout and "status=dry_run" in proc.stdout

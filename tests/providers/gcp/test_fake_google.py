@@ -156,7 +156,8 @@ def test_resource_normalisation_and_locations() -> None:
     ]
     assert filters.gcp_in_location(resources, "europe-west1") == resources
     assert filters.gcp_in_location(resources, "europe-west1-c") == resources[1:]
-    assert filters.gcp_in_location(resources, "europe-west") == []
+    with pytest.raises(Exception, match="is not a region or zone"):
+        filters.gcp_in_location(resources, "europe-west")
 
 
 def test_snapshot_names_fit_compute_engine() -> None:
