@@ -52,6 +52,7 @@ from .fake_wire import (
     parse_time,
     rfc3339,
     settle,
+    unknown_path,
 )
 
 __all__ = ["FakeGoogle", "FakeGoogleServer", "ServiceAccount", "WorkloadPool"]
@@ -229,7 +230,7 @@ class FakeGoogle:
                 if host in _COMPUTE_HOSTS and path.startswith("/compute/v1/"):
                     return 200, self._compute(method, path[len("/compute/v1/") :], query, principal, body)
                 if host == "logging.googleapis.com" and method == "POST" and path == "/v2/entries:list":
-                    self._allow(principal, "logging.logEntries.list", f"projects/{self.project}")
+                    self.allow(principal, "logging.logEntries.list", f"projects/{self.project}")
                     return 200, self._entries_list(json_body(body))
                 if host == "container.googleapis.com":
                     return 200, self.gke.handle(method, path, principal, body)
@@ -237,7 +238,7 @@ class FakeGoogle:
                     return 200, self.run.handle(method, path, query, principal, body)
                 if host == "monitoring.googleapis.com" and method == "GET":
                     return 200, self._time_series(path, query, principal)
-                raise GoogleError(404, "NOT_FOUND", "notFound", f"Unknown API path {method} {host}{path}")
+                raise unknown_path(method, host + path)
             except GoogleError as exc:
                 return exc.code, exc.document()
 
@@ -296,7 +297,7 @@ class FakeGoogle:
     def _generate_access_token(self, method: str, path: str, principal: str, body: bytes) -> dict[str, Any]:
         match = re.fullmatch(r"/v1/projects/-/serviceAccounts/([^/:]+):generateAccessToken", path)
         if method != "POST" or not match:
-            raise GoogleError(404, "NOT_FOUND", "notFound", f"Unknown API path {path}")
+            raise unknown_path(method, path)
         email = unquote(match.group(1))
         account = self.accounts.get(email)
         subject = principal.removeprefix("federated:")
@@ -332,7 +333,7 @@ class FakeGoogle:
             )
         return known.principal
 
-    def _allow(self, principal: str, permission: str, resource: str) -> None:
+    def allow(self, principal: str, permission: str, resource: str) -> None:
         account = self.accounts.get(principal)
         verb = permission.rsplit(".", 1)[-1]
         if account is not None and (account.writer or verb in {"get", "list"}):
@@ -347,7 +348,7 @@ class FakeGoogle:
             raise not_found(f"projects/{parts[1] if len(parts) > 1 else ''}")
         rest = parts[2:]
         if rest == ["aggregated", "instances"] and method == "GET":
-            self._allow(principal, "compute.instances.list", f"projects/{self.project}")
+            self.allow(principal, "compute.instances.list", f"projects/{self.project}")
             return self._aggregated_instances(query)
         if len(rest) >= 2 and rest[:2] == ["global", "snapshots"]:
             return self._snapshots(method, rest[2:], query, principal)
@@ -356,7 +357,7 @@ class FakeGoogle:
             if zone not in self.zones:
                 raise not_found(f"projects/{self.project}/zones/{zone}")
             return self._zonal(method, zone, rest[2:], query, principal, body)
-        raise GoogleError(404, "NOT_FOUND", "notFound", f"Unknown API path {method} {path}")
+        raise unknown_path(method, path)
 
     def _zonal(
         self, method: str, zone: str, rest: list[str], query: dict[str, str], principal: str, body: bytes
@@ -366,7 +367,7 @@ class FakeGoogle:
             operation = self._operations.get(rest[1])
             if operation is None or not operation.document["zone"].endswith(f"/zones/{zone}"):
                 raise not_found(f"{where}/operations/{rest[1]}")
-            self._allow(principal, "compute.zoneOperations.get", f"{where}/operations/{rest[1]}")
+            self.allow(principal, "compute.zoneOperations.get", f"{where}/operations/{rest[1]}")
             if rest[2:] == ["wait"] or (method == "GET" and len(rest) == 2):
                 operation.finish()
             return operation.document
@@ -381,11 +382,11 @@ class FakeGoogle:
         name = rest[1]
         instance = self._in_zone(self.instances, zone, "instances", name)
         if len(rest) == 2 and method == "GET":
-            self._allow(principal, "compute.instances.get", f"{where}/instances/{name}")
+            self.allow(principal, "compute.instances.get", f"{where}/instances/{name}")
             return instance
         if len(rest) == 3 and method == "POST":
             verb = rest[2]
-            self._allow(principal, f"compute.instances.{verb}", f"{where}/instances/{name}")
+            self.allow(principal, f"compute.instances.{verb}", f"{where}/instances/{name}")
             change = self._instance_change(instance, verb, json_body(body), query)
             return self._start_operation(zone, verb, instance, principal, change)
         raise GoogleError(405, "METHOD_NOT_ALLOWED", "httpMethodNotAllowed", f"{method} is not allowed here")
@@ -503,10 +504,10 @@ class FakeGoogle:
         name = rest[0]
         disk = self._in_zone(self.disks, zone, "disks", name)
         if len(rest) == 1 and method == "GET":
-            self._allow(principal, "compute.disks.get", f"{where}/disks/{name}")
+            self.allow(principal, "compute.disks.get", f"{where}/disks/{name}")
             return disk
         if rest[1:] == ["createSnapshot"] and method == "POST":
-            self._allow(principal, "compute.disks.createSnapshot", f"{where}/disks/{name}")
+            self.allow(principal, "compute.disks.createSnapshot", f"{where}/disks/{name}")
             return self._create_snapshot(zone, disk, json_body(body), principal)
         raise GoogleError(405, "METHOD_NOT_ALLOWED", "httpMethodNotAllowed", f"{method} is not allowed here")
 
@@ -518,7 +519,7 @@ class FakeGoogle:
         principal: str,
         query: dict[str, str],
     ) -> dict[str, Any]:
-        self._allow(principal, f"compute.{collection}.list", f"projects/{self.project}/zones/{zone}")
+        self.allow(principal, f"compute.{collection}.list", f"projects/{self.project}/zones/{zone}")
         found = [r for (z, _), r in sorted(store.items()) if z == zone and _compute_filter(query.get("filter", ""), r)]
         return page(f"compute#{collection[:-1]}List", found, query)
 
@@ -531,7 +532,7 @@ class FakeGoogle:
         return found
 
     def _insert_disk(self, zone: str, request: dict[str, Any], principal: str) -> dict[str, Any]:
-        self._allow(principal, "compute.disks.create", f"projects/{self.project}/zones/{zone}")
+        self.allow(principal, "compute.disks.create", f"projects/{self.project}/zones/{zone}")
         name = str(request.get("name") or "")
         if not re.fullmatch(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", name):
             raise invalid(f"Invalid value for field 'resource.name': '{name}'.")
@@ -599,11 +600,11 @@ class FakeGoogle:
     def _snapshots(self, method: str, rest: list[str], query: dict[str, str], principal: str) -> dict[str, Any]:
         where = f"projects/{self.project}/global/snapshots"
         if not rest and method == "GET":
-            self._allow(principal, "compute.snapshots.list", where)
+            self.allow(principal, "compute.snapshots.list", where)
             found = [v for _, v in sorted(self.snapshots.items()) if _compute_filter(query.get("filter", ""), v)]
             return page("compute#snapshotList", found, query)
         if len(rest) == 1 and method == "GET":
-            self._allow(principal, "compute.snapshots.get", f"{where}/{rest[0]}")
+            self.allow(principal, "compute.snapshots.get", f"{where}/{rest[0]}")
             if rest[0] not in self.snapshots:
                 raise not_found(f"{where}/{rest[0]}")
             return self.snapshots[rest[0]]
@@ -691,8 +692,8 @@ class FakeGoogle:
 
     def _time_series(self, path: str, query: dict[str, str], principal: str) -> dict[str, Any]:
         if path != f"/v3/projects/{self.project}/timeSeries":
-            raise GoogleError(404, "NOT_FOUND", "notFound", f"Unknown API path {path}")
-        self._allow(principal, "monitoring.timeSeries.list", f"projects/{self.project}")
+            raise unknown_path("GET", path)
+        self.allow(principal, "monitoring.timeSeries.list", f"projects/{self.project}")
         wanted = dict(re.findall(r'([\w.]+)\s*=\s*"([^"]*)"', query.get("filter", "")))
         if wanted.get("metric.type") != "compute.googleapis.com/instance/cpu/utilization":
             return {}

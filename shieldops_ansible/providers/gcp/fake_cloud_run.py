@@ -20,7 +20,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .fake_wire import GoogleError, Operation, invalid, json_body, not_found, offset_of, page_token, rfc3339
+from .fake_wire import (
+    GoogleError,
+    Operation,
+    invalid,
+    json_body,
+    located,
+    not_found,
+    offset_of,
+    page_token,
+    rfc3339,
+    unknown_path,
+)
 
 if TYPE_CHECKING:
     from .fake_api import FakeGoogle
@@ -101,43 +112,39 @@ class CloudRun:
     def handle(self, method: str, path: str, query: dict[str, str], principal: str, body: bytes) -> dict[str, Any]:
         parts = path.strip("/").split("/")
         if parts == ["v1", "projects", self.google.project, "locations"] and method == "GET":
-            self.google._allow(principal, "run.locations.list", f"projects/{self.google.project}")
+            self.google.allow(principal, "run.locations.list", f"projects/{self.google.project}")
             return {
                 "locations": [
                     {"name": f"projects/{self.google.project}/locations/{r}", "locationId": r} for r in self.regions
                 ]
             }
         # v2/projects/P/locations/R/(services[/S[/revisions[/REV]]] | operations/ID)
-        if len(parts) < 5 or parts[:2] != ["v2", "projects"] or parts[3] != "locations":
-            raise GoogleError(404, "NOT_FOUND", "notFound", f"Unknown API path {method} {path}")
-        if parts[2] != self.google.project:
-            raise GoogleError(403, "PERMISSION_DENIED", "forbidden", f"Permission denied on project {parts[2]}")
-        region, rest = parts[4], parts[5:]
+        region, rest = located(method, path, "v2", self.google.project)
         parent = f"projects/{self.google.project}/locations/{region}"
         if rest[:1] == ["operations"] and len(rest) == 2:
-            self.google._allow(principal, "run.operations.get", parent)
+            self.google.allow(principal, "run.operations.get", parent)
             operation = self.operations.get(f"{parent}/operations/{rest[1]}")
             if operation is None:
                 raise not_found(f"{parent}/operations/{rest[1]}")
             operation.finish()
             return operation.document
         if rest[:1] != ["services"]:
-            raise GoogleError(404, "NOT_FOUND", "notFound", f"Unknown API path {method} {path}")
+            raise unknown_path(method, path)
         if len(rest) == 1 and method == "GET":
-            self.google._allow(principal, "run.services.list", parent)
+            self.google.allow(principal, "run.services.list", parent)
             found = [s for (r, _), s in sorted(self.services.items()) if r == region]
             return _token_page("services", found, query)
         service = self.services.get((region, rest[1]))
         if service is None:
             raise GoogleError(404, "NOT_FOUND", "notFound", f"Resource '{parent}/services/{rest[1]}' was not found")
         if len(rest) == 2 and method == "GET":
-            self.google._allow(principal, "run.services.get", service["name"])
+            self.google.allow(principal, "run.services.get", service["name"])
             return service
         if len(rest) == 2 and method == "PATCH":
-            self.google._allow(principal, "run.services.update", service["name"])
+            self.google.allow(principal, "run.services.update", service["name"])
             return self._patch(service, json_body(body), query, principal)
         if rest[2:3] == ["revisions"]:
-            self.google._allow(principal, "run.revisions.list" if len(rest) == 3 else "run.revisions.get", parent)
+            self.google.allow(principal, "run.revisions.list" if len(rest) == 3 else "run.revisions.get", parent)
             if len(rest) == 3:
                 mine = [r for r in self.revisions.values() if r["service"] == service["name"]]
                 mine.sort(key=lambda r: r["createTime"], reverse=True)

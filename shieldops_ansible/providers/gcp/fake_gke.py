@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .fake_wire import GoogleError, Operation, invalid, json_body, not_found, rfc3339
+from .fake_wire import GoogleError, Operation, invalid, json_body, located, not_found, rfc3339, unknown_path
 
 if TYPE_CHECKING:
     from .fake_api import FakeGoogle
@@ -83,35 +83,30 @@ class Gke:
     # --- container.googleapis.com -----------------------------------------------------------------------------
 
     def handle(self, method: str, path: str, principal: str, body: bytes) -> dict[str, Any]:
-        parts = path.strip("/").split("/")
         # v1/projects/P/locations/L/(clusters[/C[/nodePools[/NP[:verb]]]] | operations/OP)
-        if len(parts) < 6 or parts[:2] != ["v1", "projects"] or parts[3] != "locations":
-            raise GoogleError(404, "NOT_FOUND", "notFound", f"Unknown API path {method} {path}")
-        if parts[2] != self.google.project:
-            raise GoogleError(403, "PERMISSION_DENIED", "forbidden", f"Permission denied on project {parts[2]}")
-        location, rest = parts[4], parts[5:]
+        location, rest = located(method, path, "v1", self.google.project)
         parent = f"projects/{self.google.project}/locations/{location}"
         if rest[0] == "operations" and len(rest) == 2:
-            self.google._allow(principal, "container.operations.get", parent)
+            self.google.allow(principal, "container.operations.get", parent)
             operation = self.operations.get(rest[1])
             if operation is None:
                 raise not_found(f"{parent}/operations/{rest[1]}")
             operation.finish()
             return operation.document
         if rest[0] != "clusters":
-            raise GoogleError(404, "NOT_FOUND", "notFound", f"Unknown API path {method} {path}")
+            raise unknown_path(method, path)
         if len(rest) == 1 and method == "GET":
-            self.google._allow(principal, "container.clusters.list", parent)
+            self.google.allow(principal, "container.clusters.list", parent)
             found = [c for (loc, _), c in sorted(self.clusters.items()) if location in {"-", loc}]
             return {"clusters": found} if found else {}
         cluster = self.clusters.get((location, rest[1]))
         if cluster is None:
             raise not_found(f"{parent}/clusters/{rest[1]}")
         if len(rest) == 2 and method == "GET":
-            self.google._allow(principal, "container.clusters.get", f"{parent}/clusters/{rest[1]}")
+            self.google.allow(principal, "container.clusters.get", f"{parent}/clusters/{rest[1]}")
             return cluster
         if len(rest) == 3 and rest[2] == "nodePools" and method == "GET":
-            self.google._allow(principal, "container.clusters.get", f"{parent}/clusters/{rest[1]}")
+            self.google.allow(principal, "container.clusters.get", f"{parent}/clusters/{rest[1]}")
             return {"nodePools": cluster["nodePools"]}
         if len(rest) == 4 and rest[2] == "nodePools":
             name, _, verb = rest[3].partition(":")
@@ -119,10 +114,10 @@ class Gke:
             if pool is None:
                 raise not_found(f"{parent}/clusters/{rest[1]}/nodePools/{name}")
             if not verb and method == "GET":
-                self.google._allow(principal, "container.clusters.get", pool["selfLink"])
+                self.google.allow(principal, "container.clusters.get", pool["selfLink"])
                 return pool
             if verb in {"setSize", "setAutoscaling"} and method == "POST":
-                self.google._allow(principal, "container.clusters.update", pool["selfLink"])
+                self.google.allow(principal, "container.clusters.update", pool["selfLink"])
                 return self._change_pool(cluster, pool, verb, json_body(body), principal)
         raise GoogleError(405, "METHOD_NOT_ALLOWED", "httpMethodNotAllowed", f"{method} is not allowed here")
 
@@ -196,7 +191,7 @@ class Gke:
     # --- compute.googleapis.com: instance group managers ------------------------------------------------------
 
     def instance_group_manager(self, zone: str, name: str, principal: str) -> dict[str, Any]:
-        self.google._allow(
+        self.google.allow(
             principal, "compute.instanceGroupManagers.get", f"projects/{self.google.project}/zones/{zone}"
         )
         group = self.groups.get((zone, name))

@@ -18,6 +18,7 @@ __all__ = [
     "Operation",
     "invalid",
     "json_body",
+    "located",
     "not_found",
     "offset_of",
     "page",
@@ -25,6 +26,7 @@ __all__ = [
     "parse_time",
     "rfc3339",
     "settle",
+    "unknown_path",
 ]
 
 # How long an operation runs when nobody polls it: polling (get or wait) finishes it at once.
@@ -76,6 +78,21 @@ class GoogleError(Exception):
 
 def not_found(what: str) -> GoogleError:
     return GoogleError(404, "NOT_FOUND", "notFound", f"The resource '{what}' was not found")
+
+
+def unknown_path(method: str, path: str) -> GoogleError:
+    return GoogleError(404, "NOT_FOUND", "notFound", f"Unknown API path {method} {path}")
+
+
+def located(method: str, path: str, version: str, project: str) -> tuple[str, list[str]]:
+    """The location and the rest of a ``VERSION/projects/P/locations/L/...`` path (Cloud Run v2, GKE v1): another
+    project is refused as Google refuses it, anything else is an unknown path."""
+    parts = path.strip("/").split("/")
+    if len(parts) < 6 or parts[:2] != [version, "projects"] or parts[3] != "locations":
+        raise unknown_path(method, path)
+    if parts[2] != project:
+        raise GoogleError(403, "PERMISSION_DENIED", "forbidden", f"Permission denied on project {parts[2]}")
+    return parts[4], parts[5:]
 
 
 def invalid(message: str, reason: str = "invalid") -> GoogleError:
