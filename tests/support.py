@@ -139,6 +139,23 @@ def rollback_in_new_process(sandbox: Sandbox, environment: str, snapshot_id: str
     return result
 
 
+def run_local_play(play: dict[str, Any], directory: Path, env: dict[str, str], timeout_s: float = 300) -> Any:
+    """`ansible-playbook` of one play on localhost (the local connection, our interpreter), written to
+    ``directory``, in the environment ``env``: for tests that drive upstream modules directly, not the product."""
+    import subprocess
+    import sys
+
+    from shieldops_ansible.paths import project_dir
+
+    path = directory / "play.yml"
+    path.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, **play}]))
+    command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local"]
+    command += ["-e", f"ansible_python_interpreter={sys.executable}", str(path)]
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout_s, check=False, env=env, cwd=project_dir()
+    )
+
+
 def start_sandbox(directory: Path) -> Sandbox:
     config = manager.up(directory)
     state = json.loads((directory / "sandbox.json").read_text())

@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from shieldops_ansible import (
     Action,
@@ -28,7 +25,7 @@ from shieldops_ansible.config import load_config
 from shieldops_ansible.engines.runner import RunnerEngine
 from shieldops_ansible.snapshots import signing
 from tests.providers.gcp.conftest import WEB_1, WEB_2, GcpSandbox
-from tests.support import Sandbox, rollback_in_new_process
+from tests.support import Sandbox, rollback_in_new_process, run_local_play
 
 pytestmark = pytest.mark.integration
 
@@ -173,43 +170,8 @@ def test_the_upstream_module_wipes_labels(gcp_sandbox: GcpSandbox, tmp_path: Pat
 
     environment = load_config(gcp_sandbox.config).environment("gcp")
     env = asyncio.run(environment.provider.credentials_env(environment.settings))
-    playbook = tmp_path / "upstream.yml"
-    playbook.write_text(
-        yaml.safe_dump(
-            [
-                {
-                    "hosts": "localhost",
-                    "gather_facts": False,
-                    "tasks": [
-                        {
-                            "google.cloud.gcp_compute_instance": {
-                                "name": "web-2",
-                                "zone": "europe-west1-c",
-                                "status": "RUNNING",
-                            }
-                        }
-                    ],
-                }
-            ]
-        )
-    )
+    task = {"google.cloud.gcp_compute_instance": {"name": "web-2", "zone": "europe-west1-c", "status": "RUNNING"}}
     run_env = {k: v for k, v in os.environ.items() if not k.startswith(("GCP_", "HTTPS_PROXY", "REQUESTS_CA"))}
-    proc = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "ansible-playbook"),
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
-            "-e",
-            json.dumps({"ansible_python_interpreter": sys.executable}),
-            str(playbook),
-        ],
-        env=run_env | env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = run_local_play({"tasks": [task]}, tmp_path, run_env | env, timeout_s=120)
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert gcp_sandbox.instance(WEB_2)["labels"] == {}

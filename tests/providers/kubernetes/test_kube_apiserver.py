@@ -9,17 +9,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from shieldops_ansible.paths import project_dir
 from shieldops_ansible.providers.kubernetes.kube_apiserver import KubeApiServer, ready_node
 from shieldops_ansible.sandbox.tls import make_ca_and_server_cert
+from tests.support import run_local_play
 
 pytestmark = pytest.mark.integration
 
@@ -62,39 +61,18 @@ def _kubeconfig(server: KubeApiServer, ca: Path, token: str, path: Path) -> Path
 
 
 def _play(kubeconfig: Path, tasks: list[dict[str, Any]], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    play = [
-        {
-            "hosts": "localhost",
-            "gather_facts": False,
-            "module_defaults": {"group/kubernetes.core.k8s": {"kubeconfig": str(kubeconfig)}},
-            "environment": {"K8S_AUTH_KUBECONFIG": str(kubeconfig)},
-            "tasks": tasks,
-        }
-    ]
-    path = tmp_path / "play.yml"
-    path.write_text(yaml.safe_dump(play))
-    return subprocess.run(
-        [
-            str(Path(sys.executable).parent / "ansible-playbook"),
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
-            "-e",
-            f"ansible_python_interpreter={sys.executable}",
-            str(path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=project_dir(),
-        env={
-            **os.environ,
-            "ANSIBLE_CONFIG": str(project_dir() / "ansible.cfg"),
-            "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
-        },
-    )
+    play = {
+        "module_defaults": {"group/kubernetes.core.k8s": {"kubeconfig": str(kubeconfig)}},
+        "environment": {"K8S_AUTH_KUBECONFIG": str(kubeconfig)},
+        "tasks": tasks,
+    }
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(project_dir() / "ansible.cfg"),
+        "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
+    }
+    result: subprocess.CompletedProcess[str] = run_local_play(play, tmp_path, env)
+    return result
 
 
 DEPLOYMENT = {
