@@ -108,6 +108,7 @@ class Floors:
         self.ssh_env = {**os.environ, "SSH_AUTH_SOCK": linux["SSH_AUTH_SOCK"]}
         gcp = creds["gcp"]
         self.gcp = requests.Session()  # what google-auth's AuthorizedSession does with a minted token
+        self.gcp.trust_env = False  # this process's CA bundle variables would win over the session's verify
         self.gcp.headers["Authorization"] = f"Bearer {gcp['GCP_ACCESS_TOKEN']}"
         self.gcp.proxies = {"https": gcp["HTTPS_PROXY"]}
         self.gcp.verify = gcp["REQUESTS_CA_BUNDLE"]
@@ -475,8 +476,9 @@ def write_results(report: dict[str, Any]) -> None:
     if tput := report.get("throughput"):
         lines += [
             "Throughput of warm reads (Kubernetes get_health), ops/s by concurrency: "
-            + ", ".join(f"{c}: {v['ops_per_s']} ({v['errors']} errors)" for c, v in tput.items())
-            + ".",
+            + ", ".join(f"{c}: {v['ops_per_s']} ({v['errors']} errors)" for c, v in tput.items() if c != "carried_from")
+            + "."
+            + _carried(tput),
             "",
         ]
     if rss := report.get("rss"):
