@@ -71,6 +71,14 @@ async def test_health_of_a_running_and_a_stopped_instance(gcp: InfraConnector) -
         await gcp.get_health("projects/shieldops-sandbox/zones/europe-west1-b/instances/nope")
     with pytest.raises(InvalidRequest, match="is not a gcp resource id"):
         await gcp.get_health("projects/shieldops-sandbox/zones/europe-west1-b/instances/Bad_Name")
+    # The modules take the project from the environment: an id of another project must not reach the same-named
+    # instance of this one.
+    with pytest.raises(InvalidRequest, match="is in project acme-other; this environment works in shieldops-sandbox"):
+        await gcp.get_health("projects/acme-other/zones/europe-west1-b/instances/web-1")
+    with pytest.raises(InvalidRequest, match="is in project acme-other"):
+        await gcp.execute_action(
+            Action(type="stop", resource_id="projects/acme-other/zones/europe-west1-b/instances/web-1", dry_run=True)
+        )
 
 
 async def test_events_from_the_audit_logs(gcp: InfraConnector) -> None:

@@ -33,6 +33,19 @@ def _short(link):
     return str(link or "").rstrip("/").rsplit("/", 1)[-1]
 
 
+def gcp_id_parts(resource_id, project):
+    """The parts of a resource name, refused unless it is in the environment's project: the modules take the
+    project from the environment, so a name in another project would otherwise act on the same-named resource of
+    this one."""
+    parts = str(resource_id).split("/")
+    if len(parts) < 2 or parts[0] != "projects":
+        raise AnsibleFilterError("invalid_request: not a GCP resource name: %r" % str(resource_id)[:200])
+    if parts[1] != project:
+        raise AnsibleFilterError("invalid_request: %r is in project %s; this environment works in %s"
+                                 % (str(resource_id)[:200], parts[1], project))
+    return parts
+
+
 def gcp_instance_id(instance, project):
     return "projects/%s/zones/%s/instances/%s" % (project, _short(instance.get("zone")), instance["name"])
 
@@ -470,6 +483,7 @@ def gcp_snapshot_mismatch(snapshot, instance, found, project):
 class FilterModule(object):
     def filters(self):
         return {
+            "gcp_id_parts": gcp_id_parts,
             "gcp_instance_id": gcp_instance_id,
             "gcp_instance_resource": gcp_instance_resource,
             "gcp_in_location": gcp_in_location,
