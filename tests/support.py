@@ -57,7 +57,13 @@ class Sandbox:
         missing = [name for name in samples["secret_env"] if name not in env]
         assert not missing, f"{environment}: credentials_env gives no {missing} (it gives {sorted(env)})"
         files = [(self.directory / name).read_text().strip() for name in samples["secret_files"]]
-        return [env[name] for name in samples["secret_env"]] + files
+        lines = [
+            line.strip()
+            for name in samples.get("secret_line_files", [])
+            for line in (self.directory / name).read_text().splitlines()
+            if line.strip()
+        ]
+        return [env[name] for name in samples["secret_env"]] + files + lines
 
     def aws(self, key: str) -> str:
         return self.resources["aws"][key]

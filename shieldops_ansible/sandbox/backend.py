@@ -59,11 +59,12 @@ class ActionSample(TypedDict):
     parameters: dict[str, Any]
 
 
-class Samples(TypedDict):
+class _RequiredSamples(TypedDict):
     """What the cross-provider tests need of one environment a backend writes (``DIR/sandbox.json``, under
     ``samples[<environment>]``). Each id is one the environment accepts; each action one its policy allows."""
 
-    # A seeded instance and a seeded service (of the common types) that exist.
+    # A seeded instance and a seeded service that exist: ``service`` is of a common type other than instance
+    # (service where the provider has one; Azure's is a function app).
     instance: str
     service: str
     # An id of the provider's grammar that names nothing.
@@ -79,6 +80,12 @@ class Samples(TypedDict):
     # files the backend wrote (paths relative to the sandbox's folder) whose whole content, stripped, is one.
     secret_env: list[str]
     secret_files: list[str]
+
+
+class Samples(_RequiredSamples, total=False):
+    # Files the backend keeps writing, each of whose lines is a secret (access tokens a fake identity service
+    # minted for runs: a provider whose runs authenticate themselves hands them nothing we could name).
+    secret_line_files: list[str]
 
 
 @dataclass

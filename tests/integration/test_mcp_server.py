@@ -15,6 +15,7 @@ from mcp import Client, StdioServerParameters
 from mcp.types import Implementation
 
 from shieldops_ansible.audit import AuditLog
+from shieldops_ansible.config import load_config
 from shieldops_ansible.mcp_server import build_server
 from tests.integration.test_untrusted_input import payloads
 from tests.support import Sandbox, sampled_environments
@@ -63,7 +64,10 @@ async def test_reads_and_a_dry_run_on_every_environment(sandbox: Sandbox, enviro
         ]
         described = await client.call_tool("describe_environment", {"environment": environment})
         assert not described.is_error and (described.structured_content or {})["writes"] is False
-        found = await client.call_tool("list_resources", {"environment": environment, "resource_type": "service"})
+        service_type = load_config(sandbox.config).environment(environment).provider.capabilities.native_type_of(
+            samples["service"]
+        ).common
+        found = await client.call_tool("list_resources", {"environment": environment, "resource_type": service_type})
         assert not found.is_error, found.content
         assert samples["service"] in {r["id"] for r in (found.structured_content or {})["resources"]}
         health = await client.call_tool("get_health", {"environment": environment, "resource_id": samples["service"]})

@@ -33,6 +33,27 @@ SAMPLES: dict[str, list[dict[str, Any]]] = {
         },
         {"provider": "aws", "region": "eu-west-1"},
     ],
+    "azure": [
+        {
+            "provider": "azure",
+            "subscription_id": "1e2d3c4b-5a69-4788-9a0b-c1d2e3f4a5b6",
+            "auth": "managed_identity",
+            "client_id": "0a1b2c3d-0000-4000-8000-00000000a001",
+            "identity_endpoint": "http://127.0.0.1:8080",
+            "https_proxy": "http://127.0.0.1:8443",
+            "ca_file": "/tmp/sandbox/azure/test-ca.pem",
+        },
+        {
+            "provider": "azure",
+            "subscription_id": "00000000-0000-0000-0000-000000000000",
+            "resource_groups": ["rg-web", "rg-functions"],
+            "auth": "workload_identity",
+            "client_id": "0a1b2c3d-0000-4000-8000-00000000a003",
+            "tenant_id": "5f1c2d3e-4a5b-4c6d-8e7f-90a1b2c3d4e5",
+            "federated_token_file": "/var/run/secrets/azure/tokens/azure-identity-token",
+        },
+        {"provider": "azure", "subscription_id": "00000000-0000-0000-0000-000000000000"},
+    ],
     "gcp": [
         {
             "provider": "gcp",

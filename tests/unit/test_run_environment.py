@@ -13,6 +13,7 @@ from shieldops_ansible.engines.environment import base_environment, connection_e
 from shieldops_ansible.errors import ConfigError
 from shieldops_ansible.providers import PROVIDER_TYPES
 from shieldops_ansible.providers.aws import AwsProvider, AwsSettings, _Cached
+from shieldops_ansible.providers.azure import AzureProvider, AzureSettings
 from shieldops_ansible.providers.gcp import GcpProvider, GcpSettings
 from shieldops_ansible.providers.gcp import _Cached as _GcpCached
 from shieldops_ansible.providers.kubernetes import KubernetesProvider, KubernetesSettings
@@ -104,6 +105,36 @@ async def test_gcp_passes_only_the_minted_token_and_its_own_connection_settings(
         await provider.credentials_env(settings)
 
 
+async def test_azure_passes_where_the_identity_is_and_no_secret(agent: None) -> None:
+    settings = AzureSettings(
+        provider="azure",
+        subscription_id="1E2D3C4B-5A69-4788-9A0B-C1D2E3F4A5B6",
+        auth="workload_identity",
+        client_id="0a1b2c3d-0000-4000-8000-00000000a003",
+        tenant_id="5f1c2d3e-4a5b-4c6d-8e7f-90a1b2c3d4e5",
+        federated_token_file="/var/run/secrets/azure/tokens/azure-identity-token",
+    )
+    env = await AzureProvider().credentials_env(settings)
+    assert env == {
+        "ANSIBLE_AZURE_AUTH_SOURCE": "msi",
+        "AZURE_SUBSCRIPTION_ID": "1e2d3c4b-5a69-4788-9a0b-c1d2e3f4a5b6",
+        "AZURE_CLIENT_ID": "0a1b2c3d-0000-4000-8000-00000000a003",
+        "AZURE_TENANT_ID": "5f1c2d3e-4a5b-4c6d-8e7f-90a1b2c3d4e5",
+        "AZURE_FEDERATED_TOKEN_FILE": "/var/run/secrets/azure/tokens/azure-identity-token",
+        "AZURE_AUTHORITY_HOST": "https://login.microsoftonline.com",
+    }
+    # A workload identity needs its tenant and token file; a managed identity takes neither.
+    with pytest.raises(ValueError, match="needs tenant_id, federated_token_file"):
+        AzureSettings(
+            provider="azure",
+            subscription_id=settings.subscription_id,
+            auth="workload_identity",
+            client_id=settings.client_id,
+        )
+    with pytest.raises(ValueError, match="apply only to auth: workload_identity"):
+        AzureSettings(provider="azure", subscription_id=settings.subscription_id, tenant_id=settings.tenant_id)
+
+
 async def test_every_provider_declares_what_its_credentials_return(tmp_path: Path, agent: None) -> None:
     token = tmp_path / "token"
     token.write_text("sa-token")
@@ -128,8 +159,26 @@ async def test_every_provider_declares_what_its_credentials_return(tmp_path: Pat
     )
     gcp._cache[("/wif.json", "http://proxy:3128", "/ca.pem")] = _GcpCached("ya29.minted", time.time() + 3600)
     cases.append((gcp, gcp_settings))
+    azure_base = {"provider": "azure", "subscription_id": "00000000-0000-0000-0000-000000000000"}
+    for azure_settings in (
+        AzureSettings(
+            **azure_base,
+            client_id="0a1b2c3d-0000-4000-8000-00000000a001",
+            identity_endpoint="http://127.0.0.1:1",
+            https_proxy="http://proxy:3128",
+            ca_file="/ca.pem",
+        ),
+        AzureSettings(
+            **azure_base,
+            auth="workload_identity",
+            client_id="0a1b2c3d-0000-4000-8000-00000000a003",
+            tenant_id="5f1c2d3e-4a5b-4c6d-8e7f-90a1b2c3d4e5",
+            federated_token_file=str(token),
+        ),
+    ):
+        cases.append((AzureProvider(), azure_settings))
     for provider, settings in cases:
         env = await provider.credentials_env(settings)
         assert env and set(env) <= type(provider).run_env_names, type(provider).__name__
-    assert set(PROVIDER_TYPES) == {"aws", "gcp", "kubernetes", "linux"}  # a new provider: add its case above
+    assert set(PROVIDER_TYPES) == {"aws", "azure", "gcp", "kubernetes", "linux"}  # a new provider: add its case above
     assert "OPENAI_API_KEY" not in provider_env_names() and "LD_PRELOAD" not in provider_env_names()

@@ -49,6 +49,8 @@ def test_each_backend_declares_its_sampled_environments_without_starting() -> No
 def _our_samples(environment: str) -> Samples:
     """What our backends publish, without starting them (AWS's ids are the seeded ones: these are made up)."""
     from shieldops_ansible.providers.aws import sandbox as aws
+    from shieldops_ansible.providers.azure import sandbox as azure
+    from shieldops_ansible.providers.gcp import sandbox as gcp
     from shieldops_ansible.providers.kubernetes import sandbox as kubernetes
     from shieldops_ansible.providers.linux import sandbox as linux
 
@@ -56,19 +58,21 @@ def _our_samples(environment: str) -> Samples:
         "instance/web-2": "i-0abc123def4567890",
         "service/api": "arn:aws:ecs:us-east-1:123456789012:service/sandbox/api",
     }
-    return {"aws": aws.samples(seeded), "kubernetes": kubernetes.SAMPLES, "linux": linux.SAMPLES}[environment]
+    ours = {"aws": aws.samples(seeded), "azure": azure.SAMPLES, "gcp": gcp.SAMPLES, "kubernetes": kubernetes.SAMPLES}
+    return (ours | {"linux": linux.SAMPLES})[environment]
 
 
-@pytest.mark.parametrize("environment", ["aws", "kubernetes", "linux"])
+@pytest.mark.parametrize("environment", ["aws", "azure", "gcp", "kubernetes", "linux"])
 def test_our_samples_are_of_their_providers_vocabulary(environment: str) -> None:
     provider = PROVIDER_TYPES[environment]()
     backend = provider.sandbox_backend()
     assert backend is not None and environment in backend.sampled_environments
     samples = _our_samples(environment)
-    assert set(samples) == Samples.__required_keys__
+    assert Samples.__required_keys__ <= set(samples) <= Samples.__required_keys__ | Samples.__optional_keys__
     caps = provider.capabilities
     assert caps.native_type_of(samples["instance"]).common == "instance"
-    assert caps.native_type_of(samples["service"]).common == "service"
+    # A service where the provider has one, else another common type (Azure: a function app).
+    assert caps.native_type_of(samples["service"]).common in ({"service"} if environment != "azure" else {"function"})
     assert samples["missing"] not in (samples["instance"], samples["service"])
     caps.native_type_of(samples["missing"])  # of the grammar
     for key in ("dry_run_action", "live_action", "repeatable_action"):

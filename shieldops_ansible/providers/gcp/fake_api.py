@@ -33,10 +33,11 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
+from ...sandbox.loopback_server import LoopbackServer
 from .fake_cloud_run import CloudRun
 from .fake_gke import Gke
 from .fake_wire import (
@@ -831,22 +832,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.log(f"{self.command} {self.headers.get('Host', '')}{urlparse(self.path).path} {args[1]}")
 
 
-class FakeGoogleServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class FakeGoogleServer(LoopbackServer):
     def __init__(self, fake: FakeGoogle, log: Callable[[str], None] = lambda line: None) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.fake, self.log = fake, log
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self.server_address[1])
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self.serve_forever, name="fake-google", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
+        super().__init__(_Handler, "fake-google", log)
+        self.fake = fake
