@@ -43,12 +43,13 @@ from shieldops_ansible.engines.processes import descendants
 from shieldops_ansible.engines.runner import RunnerEngine
 from shieldops_ansible.engines.warm import WarmEngine, WarmServer
 from shieldops_ansible.paths import project_dir
+from shieldops_ansible.providers.azure.sandbox import SUBSCRIPTION as AZURE_SUBSCRIPTION
 from shieldops_ansible.sandbox import manager
 
 HERE = Path(__file__).resolve().parent
 Call = Callable[[], Awaitable[Any]]
 READ_TARGET_MS, ACTION_TARGET_MS = 150.0, 200.0
-PROVIDERS = ["aws", "linux", "kubernetes", "gcp"]
+PROVIDERS = ["aws", "linux", "kubernetes", "gcp", "azure"]
 
 
 def summary(samples: list[float]) -> dict[str, float]:
@@ -113,6 +114,28 @@ class Floors:
         self.gcp.proxies = {"https": gcp["HTTPS_PROXY"]}
         self.gcp.verify = gcp["REQUESTS_CA_BUNDLE"]
         self.gcp_instance = f"https://compute.googleapis.com/compute/v1/projects/{gcp['GCP_PROJECT']}/zones/europe-west1-b/instances/web-1"
+        # What an Azure SDK client with a cached managed-identity token does: one GET of the VM.
+        azure = creds["azure"]
+        imds = requests.get(
+            f"{azure['AZURE_POD_IDENTITY_AUTHORITY_HOST']}/metadata/identity/oauth2/token",
+            params={
+                "api-version": "2018-02-01",
+                "resource": "https://management.azure.com/",
+                "client_id": azure["AZURE_CLIENT_ID"],
+            },
+            headers={"Metadata": "true"},
+            timeout=10,
+        )
+        imds.raise_for_status()
+        self.azure = requests.Session()
+        self.azure.trust_env = False
+        self.azure.headers["Authorization"] = f"Bearer {imds.json()['access_token']}"
+        self.azure.proxies = {"https": azure["HTTPS_PROXY"]}
+        self.azure.verify = azure["REQUESTS_CA_BUNDLE"]
+        self.azure_vm = (
+            f"https://management.azure.com/subscriptions/{azure['AZURE_SUBSCRIPTION_ID']}/resourceGroups/rg-web"
+            "/providers/Microsoft.Compute/virtualMachines/web-1?api-version=2024-07-01"
+        )
 
     async def aws(self, instance_id: str) -> None:
         await asyncio.to_thread(self.ec2.describe_instances, InstanceIds=[instance_id])
@@ -130,6 +153,10 @@ class Floors:
 
     async def gcp_call(self) -> None:
         response = await asyncio.to_thread(self.gcp.get, self.gcp_instance, timeout=10)
+        response.raise_for_status()
+
+    async def azure_call(self) -> None:
+        response = await asyncio.to_thread(self.azure.get, self.azure_vm, timeout=10)
         response.raise_for_status()
 
 
@@ -172,6 +199,27 @@ def operations(conn: InfraConnector, provider: str, ids: dict[str, str]) -> dict
             "execute_action restart service (snapshot first)": (
                 "action",
                 lambda: conn.execute_action(Action(type="restart", resource_id="service/web-1/web")),
+            ),
+        }
+    if provider == "azure":
+        vms = f"/subscriptions/{AZURE_SUBSCRIPTION}/resourceGroups/rg-web/providers/Microsoft.Compute/virtualMachines"
+        app = (
+            f"/subscriptions/{AZURE_SUBSCRIPTION}/resourceGroups/rg-functions/providers/Microsoft.Web/sites/thumbnailer"
+        )
+        return {
+            "get_health vm": ("read", lambda: conn.get_health(f"{vms}/web-1")),
+            "list_resources instance": ("read", lambda: conn.list_resources("instance", {})),
+            "get_events vm": ("read", lambda: conn.get_events(f"{vms}/web-2", window)),
+            "execute_action dry_run stop": (
+                "read",
+                lambda: conn.execute_action(Action(type="stop", resource_id=f"{vms}/web-1", dry_run=True)),
+            ),
+            "get_health function_app": ("read", lambda: conn.get_health(app)),
+            "create_snapshot function_app": ("read", lambda: conn.create_snapshot(app)),
+            "create_snapshot vm (disk snapshots)": ("read", lambda: conn.create_snapshot(f"{vms}/web-1")),
+            "execute_action restart function_app (snapshot first)": (
+                "action",
+                lambda: conn.execute_action(Action(type="restart", resource_id=app)),
             ),
         }
     if provider == "gcp":
@@ -566,6 +614,7 @@ async def main() -> None:
             "linux": floors.linux,
             "kubernetes": floors.kubernetes,
             "gcp": floors.gcp_call,
+            "azure": floors.azure_call,
         }
         await asyncio.to_thread(server.start)
         rows = []

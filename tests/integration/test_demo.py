@@ -24,7 +24,7 @@ def test_demo_runs_the_sample_agent(tmp_path: Path) -> None:
     finally:
         subprocess.run([str(cli), "sandbox", "down", "--dir", str(tmp_path / "sandbox")], check=False, timeout=60)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for environment in ("aws", "gcp"):
+    for environment in ("aws", "gcp", "azure"):
         lines = [line.split() for line in proc.stdout.splitlines() if line.startswith(f"{environment} ")]
         steps = [cols[1] for cols in lines]
         for step in ("list", "health", "snapshot", "dry", "act", "events", "rollback"):

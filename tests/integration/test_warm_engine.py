@@ -22,6 +22,7 @@ from shieldops_ansible.engines.base import RunRequest, RunResult
 from shieldops_ansible.engines.runner import RunnerEngine
 from shieldops_ansible.engines.warm import WarmEngine, WarmServer
 from shieldops_ansible.engines.warm.in_worker import ALLOWED_MODULES
+from shieldops_ansible.providers.azure.sandbox import SUBSCRIPTION
 from tests.support import Sandbox
 
 pytestmark = pytest.mark.integration
@@ -82,6 +83,16 @@ def _cases(sandbox: Sandbox, provider: str, window: TimeRange) -> Cases:
             "execute_action": lambda c: c.execute_action(Action(type="stop", resource_id=web1, dry_run=True)),
             "create_snapshot": lambda c: c.create_snapshot(api),
         }
+    if provider == "azure":
+        vms = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-web/providers/Microsoft.Compute/virtualMachines"
+        site = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-functions/providers/Microsoft.Web/sites/thumbnailer"
+        return {
+            "get_health": lambda c: c.get_health(f"{vms}/web-1"),
+            "list_resources": lambda c: c.list_resources("function", {}),
+            "get_events": lambda c: c.get_events(f"{vms}/web-2", window),
+            "execute_action": lambda c: c.execute_action(Action(type="stop", resource_id=f"{vms}/web-1", dry_run=True)),
+            "create_snapshot": lambda c: c.create_snapshot(site),
+        }
     if provider == "linux":
         return {
             "get_health": lambda c: c.get_health("service/web-1/web"),
@@ -112,7 +123,7 @@ _NORMALIZE: dict[str, Callable[[Any, str], Any]] = {
 }
 
 
-@pytest.mark.parametrize("provider", ["aws", "linux", "kubernetes", "gcp"])
+@pytest.mark.parametrize("provider", ["aws", "linux", "kubernetes", "gcp", "azure"])
 async def test_both_engines_give_the_same_results(sandbox: Sandbox, server: WarmServer, provider: str) -> None:
     now = datetime.now(UTC)
     window = TimeRange(start=now - timedelta(hours=2), end=now)
@@ -334,6 +345,9 @@ def _volatile(value: Any) -> Any:
         "delta",
         "diff",
         "at",  # a Cloud Monitoring point's time: the minute may turn between the two runs
+        "time",  # an Azure VM agent's status time is its last heartbeat
+        "reportedTime",  # when Resource Health answered, for the current status
+        "timeStamp",  # an Azure Monitor point's time: the minute may turn between the two runs
     }
     if isinstance(value, dict):
         return {k: _volatile(v) for k, v in value.items() if k not in drop}
@@ -354,6 +368,10 @@ async def test_in_worker_execution_matches_normal_execution(
         env |= await environment.provider.credentials_env(environment.settings)
     # The GCP proxy and CA are for the GCP tasks only (kubernetes' client would send its calls to the proxy too).
     gcp_connection = {"HTTPS_PROXY": env.pop("HTTPS_PROXY"), "REQUESTS_CA_BUNDLE": env.pop("REQUESTS_CA_BUNDLE")}
+    # Azure's identity and proxy settings likewise reach the Azure tasks only.
+    azure = cfg.environment("azure")
+    azure_connection = await azure.provider.credentials_env(azure.settings)
+    subscription = f"/subscriptions/{azure_connection['AZURE_SUBSCRIPTION_ID']}/resourceGroups"
     variables = {
         "aws_endpoint": sandbox.aws_endpoint,
         "instance_id": sandbox.aws("instance/web-1"),
@@ -362,6 +380,9 @@ async def test_in_worker_execution_matches_normal_execution(
         "ecs_service": "api",
         "work_dir": str(tmp_path),
         "gcp_connection": gcp_connection,
+        "azure_connection": azure_connection,
+        "azure_vm_id": f"{subscription}/rg-web/providers/Microsoft.Compute/virtualMachines/web-2",
+        "azure_site_id": f"{subscription}/rg-functions/providers/Microsoft.Web/sites/thumbnailer",
     }
     engine = WarmEngine(server)
     results, in_worker = {}, {}

@@ -73,6 +73,8 @@ NO_COMMANDS = {
     "amazon.aws.ec2_vol",
     "amazon.aws.lambda_alias",
     "amazon.aws.lambda_info",
+    "azure.azcollection.azure_rm_aks_info",
+    "azure.azcollection.azure_rm_aksagentpool",
     "azure.azcollection.azure_rm_manageddisk",
     "azure.azcollection.azure_rm_resource",
     "azure.azcollection.azure_rm_snapshot",

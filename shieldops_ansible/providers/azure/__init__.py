@@ -151,13 +151,20 @@ class AzureProvider(Provider):
     )
 
     # Pure API clients (REST through azure-core), compared with a normal module process by the in-worker parity
-    # test. The snapshot, disk and generic-resource writes have no check mode: they run as processes.
+    # test (writes in check mode). azure_rm_snapshot, azure_rm_manageddisk and azure_rm_resource write without a
+    # check mode: they run as processes.
     worker_modules = frozenset(
         {
+            "azure.azcollection.azure_rm_aks_info",
+            "azure.azcollection.azure_rm_aksagentpool",
             "azure.azcollection.azure_rm_virtualmachine",
             "azure.azcollection.azure_rm_virtualmachine_info",
             "azure.azcollection.azure_rm_snapshot_info",
             "shieldops.connectors.azure_activity_log_info",
+            "shieldops.connectors.azure_function_app_settings",
+            "shieldops.connectors.azure_function_app_settings_info",
+            "shieldops.connectors.azure_function_app_slot_swap",
+            "shieldops.connectors.azure_function_apps_info",
             "shieldops.connectors.azure_resource_health_info",
         }
     )

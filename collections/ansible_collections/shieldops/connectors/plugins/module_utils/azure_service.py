@@ -42,6 +42,7 @@ _TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d
 _METRIC = re.compile(r"^[A-Za-z][A-Za-z0-9 ._/-]{0,99}$")
 
 ACTIVITY_LOG_API = "2015-04-01"
+ACTIVITY_LOG_DAYS = 90
 WEB_API = "2023-12-01"
 RESOURCE_HEALTH_API = "2022-10-01"
 METRICS_API = "2018-01-01"
@@ -62,6 +63,10 @@ def name_problem(value, what):
     if value is not None and (not isinstance(value, str) or not _NAME.fullmatch(value) or value in (".", "..")):
         return "%s is not a resource name: %r" % (what, str(value)[:100])
     return ""
+
+
+def _parse(value):
+    return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _check_time(value, name):
@@ -131,8 +136,12 @@ def activity_log(reader, resource_id, start, end, limit):
     problem = resource_id_problem(resource_id)
     if problem:
         raise ValueError(problem)
-    odata = "eventTimestamp ge '%s' and eventTimestamp le '%s' and resourceUri eq '%s'" % (
-        _check_time(start, "start"), _check_time(end, "end"), resource_id)
+    start, end = _check_time(start, "start"), _check_time(end, "end")
+    # The Activity Log keeps 90 days and refuses a wider window: nothing older exists to ask for.
+    oldest = _parse(end) - datetime.timedelta(days=ACTIVITY_LOG_DAYS)
+    if _parse(start) < oldest:
+        start = oldest.strftime("%Y-%m-%dT%H:%M:%SZ")
+    odata = "eventTimestamp ge '%s' and eventTimestamp le '%s' and resourceUri eq '%s'" % (start, end, resource_id)
     path = "/subscriptions/%s/providers/Microsoft.Insights/eventtypes/management/values" % reader.subscription_id
     return reader.pages(path, {"api-version": ACTIVITY_LOG_API, "$filter": odata}, limit)
 
