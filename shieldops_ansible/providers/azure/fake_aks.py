@@ -50,6 +50,7 @@ _MUTABLE_DEFAULTS: dict[str, Any] = {
     "nodeLabels": {},
     "nodeTaints": [],
     "tags": {},
+    "scaleDownMode": "Delete",
 }
 
 
@@ -140,6 +141,7 @@ class Aks:
                 "upgradeSettings": {"maxSurge": "10%"},
                 "enableFIPS": False,
                 "tags": {},
+                "scaleDownMode": settings.get("scaleDownMode", "Delete"),
             }
             if autoscale:
                 properties.update(minCount=int(settings.get("minCount", 1)), maxCount=int(settings.get("maxCount", 5)))

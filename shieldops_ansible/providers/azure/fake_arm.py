@@ -734,7 +734,10 @@ def seed_sandbox(fake: FakeAzure) -> None:
     cluster = fake.add_aks_cluster(
         "rg-aks",
         "sandbox",
-        {"system": {"count": 3, "mode": "System"}, "user": {"count": 2, "mode": "User", "enableAutoScaling": False}},
+        {
+            "system": {"count": 3, "mode": "System"},
+            "user": {"count": 2, "mode": "User", "enableAutoScaling": False, "scaleDownMode": "Deallocate"},
+        },
     )
     operator = fake.managed_identities["operator"]
     for doc, action in (
