@@ -95,7 +95,7 @@ class AzureSettings(EnvironmentSettings):
     @classmethod
     def _groups(cls, value: list[str] | None) -> list[str] | None:
         for name in value or []:
-            if not re.fullmatch(RESOURCE_GROUP, name):
+            if not re.fullmatch(RESOURCE_GROUP, name, re.ASCII):
                 raise ValueError(f"{name!r} is not a resource group name")
         return value
 

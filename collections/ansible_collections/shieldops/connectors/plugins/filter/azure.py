@@ -63,7 +63,7 @@ def azure_groups_to_list(settings_groups, filters):
     configured = list(settings_groups or [])
     if wanted is None:
         return configured or [None]
-    if not isinstance(wanted, str) or not re.fullmatch(r"[-\w.()]{1,90}", wanted):
+    if not isinstance(wanted, str) or not re.fullmatch(r"[-\w.()]{1,90}", wanted, re.ASCII):
         raise AnsibleFilterError("invalid_request: filters.resource_group is not a resource group name: %r"
                                  % str(wanted)[:100])
     if configured and wanted.lower() not in [g.lower() for g in configured]:

@@ -37,7 +37,7 @@ __all__ = [
 # An ARM resource id as this collection accepts it: no quote, space, query or fragment can reach a URL or an
 # OData filter through it.
 _RESOURCE_ID = re.compile(r"^(/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[-\w._()]{1,90}/providers/[A-Za-z.]+"
-                          r"(/[A-Za-z]+/[-\w.]{1,90})+)$")
+                          r"(/[A-Za-z]+/[-\w.]{1,90})+)$", re.ASCII)
 _TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 _METRIC = re.compile(r"^[A-Za-z][A-Za-z0-9 ._/-]{0,99}$")
 
@@ -55,7 +55,7 @@ def resource_id_problem(value):
     return ""
 
 
-_NAME = re.compile(r"^[-\w.()]{1,90}$")
+_NAME = re.compile(r"^[-\w.()]{1,90}$", re.ASCII)
 
 
 def name_problem(value, what):
