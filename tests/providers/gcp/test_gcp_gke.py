@@ -41,7 +41,7 @@ async def test_list_health_and_events(gcp_sandbox: GcpSandbox, engine_name: str)
         with pytest.raises(ResourceNotFound, match="no GKE node pool"):
             await gcp.get_health(f"{CLUSTER}/nodePools/nope")
         with pytest.raises(ResourceNotFound, match="no GKE cluster"):
-            await gcp.get_health(CLUSTER.replace("sandbox", "other"))
+            await gcp.get_health(CLUSTER.removesuffix("/clusters/sandbox") + "/clusters/other")
 
 
 async def test_scale_a_pool_and_roll_it_back_from_a_second_process(gcp_sandbox: GcpSandbox) -> None:
