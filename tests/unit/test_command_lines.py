@@ -77,6 +77,7 @@ NO_COMMANDS = {
     "azure.azcollection.azure_rm_aksagentpool",
     "azure.azcollection.azure_rm_manageddisk",
     "azure.azcollection.azure_rm_resource",
+    "azure.azcollection.azure_rm_resource_info",
     "azure.azcollection.azure_rm_snapshot",
     "azure.azcollection.azure_rm_snapshot_info",
     "azure.azcollection.azure_rm_virtualmachine",

@@ -150,13 +150,16 @@ class AzureProvider(Provider):
         }
     )
 
-    # Pure API clients (REST through azure-core), compared with a normal module process by the in-worker parity
-    # test (writes in check mode). azure_rm_snapshot, azure_rm_manageddisk and azure_rm_resource write without a
-    # check mode: they run as processes.
+    # Pure API clients (REST through azure-core), each compared with a normal module process by the in-worker
+    # parity test (writes in check mode, or as a no-op: a GET, the absence of what does not exist).
     worker_modules = frozenset(
         {
             "azure.azcollection.azure_rm_aks_info",
             "azure.azcollection.azure_rm_aksagentpool",
+            "azure.azcollection.azure_rm_manageddisk",
+            "azure.azcollection.azure_rm_resource",
+            "azure.azcollection.azure_rm_resource_info",
+            "azure.azcollection.azure_rm_snapshot",
             "azure.azcollection.azure_rm_virtualmachine",
             "azure.azcollection.azure_rm_virtualmachine_info",
             "azure.azcollection.azure_rm_snapshot_info",
