@@ -469,7 +469,7 @@ async def many_hosts(server: WarmServer, hosts: int, rounds: int) -> dict[str, A
 
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
-    for dist in ("ansible-core", "ansible", "ansible-runner", "boto3", "botocore", "kubernetes", "moto", "google-auth"):
+    for dist in ("ansible-core", "ansible", "ansible-runner", "boto3", "botocore", "kubernetes", "moto", "google-auth", "azure-identity", "azure-mgmt-compute"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -494,7 +494,7 @@ def write_results(report: dict[str, Any]) -> None:
         "",
         f"Measured {report['measured_at']} by `bench/run.py` on {report['machine']['cpus']} CPUs "
         f"({report['machine']['platform']}), sandbox backends (moto server, sshd hosts in network namespaces, the",
-        "Kubernetes API test server, the Google API fake behind the TLS proxy). Versions: "
+        "Kubernetes API test server, the Google API and ARM fakes behind the TLS proxy). Versions: "
         + ", ".join(f"{k} {v}" for k, v in report["versions"].items())
         + ".",
         "",
