@@ -469,7 +469,18 @@ async def many_hosts(server: WarmServer, hosts: int, rounds: int) -> dict[str, A
 
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
-    for dist in ("ansible-core", "ansible", "ansible-runner", "boto3", "botocore", "kubernetes", "moto", "google-auth", "azure-identity", "azure-mgmt-compute"):
+    for dist in (
+        "ansible-core",
+        "ansible",
+        "ansible-runner",
+        "boto3",
+        "botocore",
+        "kubernetes",
+        "moto",
+        "google-auth",
+        "azure-identity",
+        "azure-mgmt-compute",
+    ):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 
 __all__ = [
     "ArmReader",
+    "answer",
     "activity_log",
     "app_settings",
     "function_apps",
@@ -128,6 +129,21 @@ class ArmReader(object):
             if parsed.scheme != "https" or parsed.netloc.lower() != self._host:
                 raise ValueError("refusing to follow a nextLink to another host: %r" % parsed.netloc[:100])
             document = self.get(next_link)
+
+
+def answer(module_base, job, *checked_ids):
+    """What a module of ours returns: ``job(reader)``, after checking the ARM ids it names. A bad input fails the
+    module as invalid_request; an ARM error with ARM's own code and message (never a request's body)."""
+    for value in checked_ids:
+        problem = resource_id_problem(value)
+        if problem:
+            module_base.fail("invalid_request: %s" % problem)
+    try:
+        return job(ArmReader(module_base))
+    except ValueError as exc:
+        module_base.fail("invalid_request: %s" % exc)
+    except Exception as exc:  # the REST client's errors carry ARM's error document
+        module_base.fail("Azure returned an error: %s" % exc)
 
 
 def activity_log(reader, resource_id, start, end, limit):

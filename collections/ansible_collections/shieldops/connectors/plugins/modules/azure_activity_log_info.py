@@ -74,17 +74,15 @@ class AzureActivityLogInfo(AzureRMModuleBase):
 
     def exec_module(self, **kwargs):
         limit = max(1, min(kwargs["limit"], 1000))
-        try:
-            reader = azure_service.ArmReader(self)
+
+        def job(reader):
             events = azure_service.activity_log(reader, kwargs["resource_id"], kwargs["start"], kwargs["end"], limit)
             health = []
             if kwargs["health_events"]:
                 health = azure_service.availability_history(reader, kwargs["resource_id"], limit)
-        except ValueError as exc:
-            self.fail("invalid_request: %s" % exc)
-        except Exception as exc:  # the REST client's errors carry ARM's error document
-            self.fail("Azure returned an error: %s" % exc)
-        return dict(changed=False, events=events, health_events=health)
+            return dict(changed=False, events=events, health_events=health)
+
+        return azure_service.answer(self, job)
 
 
 def main():

@@ -52,19 +52,16 @@ class AzureFunctionAppSettings(AzureRMModuleBase):
                                                        supports_tags=False)
 
     def exec_module(self, **kwargs):
-        problem = azure_service.resource_id_problem(kwargs["site_id"])
-        if problem:
-            self.fail("invalid_request: %s" % problem)
         wanted = {str(k): str(v) for k, v in kwargs["values"].items()}
-        try:
-            reader = azure_service.ArmReader(self)
+
+        def job(reader):
             current = azure_service.app_settings(reader, kwargs["site_id"])
             changed = sorted(k for k, v in wanted.items() if current.get(k) != v)
             if changed and not self.check_mode:
                 azure_service.put_app_settings(reader, kwargs["site_id"], dict(current, **wanted))
-        except Exception as exc:  # the REST client's errors carry ARM's error document, never a setting
-            self.fail("Azure returned an error: %s" % exc)
-        return dict(changed=bool(changed), changed_names=changed)
+            return dict(changed=bool(changed), changed_names=changed)
+
+        return azure_service.answer(self, job, kwargs["site_id"])
 
 
 def main():

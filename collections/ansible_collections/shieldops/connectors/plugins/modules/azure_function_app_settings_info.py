@@ -55,19 +55,17 @@ class AzureFunctionAppSettingsInfo(AzureRMModuleBase):
                                                            supports_tags=False, facts_module=True)
 
     def exec_module(self, **kwargs):
-        problem = azure_service.resource_id_problem(kwargs["site_id"])
-        if problem:
-            self.fail("invalid_request: %s" % problem)
-        try:
-            settings = azure_service.app_settings(azure_service.ArmReader(self), kwargs["site_id"])
-        except Exception as exc:  # the REST client's errors carry ARM's error document, never a setting
-            self.fail("Azure returned an error: %s" % exc)
         keep = set(kwargs["keep_values"])
-        return dict(
-            changed=False,
-            digests={k: azure_service.settings_digest(v) for k, v in settings.items()},
-            values={k: v for k, v in settings.items() if k in keep},
-        )
+
+        def job(reader):
+            settings = azure_service.app_settings(reader, kwargs["site_id"])
+            return dict(
+                changed=False,
+                digests={k: azure_service.settings_digest(v) for k, v in settings.items()},
+                values={k: v for k, v in settings.items() if k in keep},
+            )
+
+        return azure_service.answer(self, job, kwargs["site_id"])
 
 
 def main():

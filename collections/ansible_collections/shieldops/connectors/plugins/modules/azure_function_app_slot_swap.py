@@ -57,19 +57,16 @@ class AzureFunctionAppSlotSwap(AzureRMModuleBase):
                                                        supports_tags=False)
 
     def exec_module(self, **kwargs):
-        problem = azure_service.resource_id_problem(kwargs["site_id"]) or azure_service.name_problem(
-            kwargs["slot"], "slot")
+        problem = azure_service.name_problem(kwargs["slot"], "slot")
         if problem:
             self.fail("invalid_request: %s" % problem)
-        try:
-            reader = azure_service.ArmReader(self)
+
+        def job(reader):
             status = azure_service.swap_slot(reader, kwargs["site_id"], kwargs["slot"], kwargs["timeout"],
                                              self.check_mode)
-        except ValueError as exc:
-            self.fail("invalid_request: %s" % exc)
-        except Exception as exc:  # the REST client's errors carry ARM's error document
-            self.fail("Azure returned an error: %s" % exc)
-        return dict(changed=True, slot_swap_status=status)
+            return dict(changed=True, slot_swap_status=status)
+
+        return azure_service.answer(self, job, kwargs["site_id"])
 
 
 def main():

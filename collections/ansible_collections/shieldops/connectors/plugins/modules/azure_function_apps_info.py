@@ -71,14 +71,13 @@ class AzureFunctionAppsInfo(AzureRMModuleBase):
             problem = azure_service.name_problem(kwargs[key], key)
             if problem:
                 self.fail("invalid_request: %s" % problem)
-        try:
-            apps = azure_service.function_apps(azure_service.ArmReader(self), kwargs["resource_group"],
-                                               kwargs["name"], kwargs["slots"], max(1, kwargs["limit"]))
-        except ValueError as exc:
-            self.fail("invalid_request: %s" % exc)
-        except Exception as exc:  # the REST client's errors carry ARM's error document
-            self.fail("Azure returned an error: %s" % exc)
-        return dict(changed=False, function_apps=apps)
+
+        def job(reader):
+            apps = azure_service.function_apps(reader, kwargs["resource_group"], kwargs["name"], kwargs["slots"],
+                                               max(1, kwargs["limit"]))
+            return dict(changed=False, function_apps=apps)
+
+        return azure_service.answer(self, job)
 
 
 def main():

@@ -72,8 +72,7 @@ class AzureResourceHealthInfo(AzureRMModuleBase):
                                                       supports_tags=False, facts_module=True)
 
     def exec_module(self, **kwargs):
-        try:
-            reader = azure_service.ArmReader(self)
+        def job(reader):
             availability = azure_service.availability_now(reader, kwargs["resource_id"])
             points, host_status = [], None
             if kwargs["function_host_status"]:
@@ -83,11 +82,9 @@ class AzureResourceHealthInfo(AzureRMModuleBase):
                 start = end - datetime.timedelta(minutes=max(1, kwargs["minutes"]))
                 points = azure_service.metric_points(reader, kwargs["resource_id"], kwargs["metric"],
                                                      start.isoformat(), end.isoformat())
-        except ValueError as exc:
-            self.fail("invalid_request: %s" % exc)
-        except Exception as exc:  # the REST client's errors carry ARM's error document
-            self.fail("Azure returned an error: %s" % exc)
-        return dict(changed=False, availability=availability, points=points, host_status=host_status)
+            return dict(changed=False, availability=availability, points=points, host_status=host_status)
+
+        return azure_service.answer(self, job)
 
 
 def main():
