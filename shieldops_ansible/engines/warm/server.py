@@ -503,6 +503,21 @@ def _serve_request(conn: socket.socket, options: ServerOptions, scope: Scope) ->
             _send(conn, {"event": "shieldops_finished", "rc": rc})
 
 
+# How long a request at capacity waits for a finished child to exit before it is refused as busy.
+_FINISHING_S = 1.0
+
+
+def _reap_within(children: set[int], limit: int, seconds: float) -> None:
+    """Reap until fewer than ``limit`` children remain, or ``seconds`` pass: a child sends its last event before it
+    exits, and with a large heap its exit takes a while, so a client whose request has finished may connect again
+    while that child is still counted."""
+    deadline = time.monotonic() + seconds
+    _reap(children)
+    while len(children) >= limit and time.monotonic() < deadline:
+        time.sleep(0.01)
+        _reap(children)
+
+
 def _reap(children: set[int]) -> None:
     try:
         while children:
@@ -589,6 +604,7 @@ def main() -> None:
                 raise Refused("no request header within the time allowed") from None
             if not peer_allowed(conn, owner):
                 raise Refused("this server serves only its owner's processes")
+            _reap_within(children, options.max_requests, _FINISHING_S)
             if len(children) >= options.max_requests:
                 raise Refused(f"busy: {options.max_requests} requests are running", busy=True)
             scope = scopes.scope(header)
