@@ -2,11 +2,11 @@
 """Normalise amazon.aws / community.aws results into the common models (Resource, HealthStatus, Event)."""
 from __future__ import annotations
 
-import datetime
 import re
 
+from ansible_collections.shieldops.connectors.plugins.filter.core import health_check as _check
+from ansible_collections.shieldops.connectors.plugins.filter.core import health_report, threshold_status
 from ansible_collections.shieldops.connectors.plugins.filter.core import iso_timestamp as _iso
-from ansible_collections.shieldops.connectors.plugins.filter.core import threshold_status, worst_status
 
 DOCUMENTATION = ""
 
@@ -88,18 +88,8 @@ def aws_lambda_resource(f, env, region):
                      _LAMBDA_STATE.get(f.get("state") or "Active", "unknown"), None, f.get("tags"), raw)
 
 
-def _check(name, status, message):
-    return {"name": name, "status": status, "message": message}
-
-
 def _health(resource_id, checks, metrics):
-    return {
-        "resource_id": resource_id,
-        "status": worst_status(checks),
-        "checks": checks,
-        "metrics": {k: float(v) for k, v in metrics.items() if v is not None},
-        "observed_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-    }
+    return health_report(resource_id, checks, {k: float(v) for k, v in metrics.items() if v is not None})
 
 
 def _status_check(name, summary):

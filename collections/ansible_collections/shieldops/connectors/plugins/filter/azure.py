@@ -8,9 +8,9 @@ import hashlib
 import re
 
 from ansible.errors import AnsibleFilterError
-
+from ansible_collections.shieldops.connectors.plugins.filter.core import health_check as _check
+from ansible_collections.shieldops.connectors.plugins.filter.core import health_report, threshold_status
 from ansible_collections.shieldops.connectors.plugins.filter.core import iso_timestamp as _iso
-from ansible_collections.shieldops.connectors.plugins.filter.core import threshold_status, worst_status
 
 DOCUMENTATION = ""
 
@@ -115,10 +115,6 @@ def azure_vm_resource(vm, env):
     }
 
 
-def _check(name, status, message):
-    return {"name": name, "status": status, "message": message}
-
-
 def _availability_check(availability):
     if not availability:
         return None
@@ -160,13 +156,7 @@ def azure_vm_health(vm, signals, thresholds):
                   _cpu_check(signals.get("points"), thresholds, metrics)):
         if check:
             checks.append(check)
-    return {
-        "resource_id": vm["id"],
-        "status": worst_status(checks),
-        "checks": checks,
-        "metrics": metrics,
-        "observed_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-    }
+    return health_report(vm["id"], checks, metrics)
 
 
 def azure_activity_event(event, resource_id):
@@ -366,13 +356,7 @@ def azure_function_app_health(app, signals):
     health = _availability_check((signals or {}).get("availability"))
     if health:
         checks.append(health)
-    return {
-        "resource_id": app["id"],
-        "status": worst_status(checks),
-        "checks": checks,
-        "metrics": {},
-        "observed_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-    }
+    return health_report(app["id"], checks)
 
 
 def azure_function_app_plan(app, action, params):

@@ -4,11 +4,10 @@ snake_case, the pools under agent_pool_profiles) into the common models (Resourc
 node pool snapshot keeps and its rollback checks."""
 from __future__ import annotations
 
-import datetime
-
 # Resource Health reads the same for every resource type: the VM's check, reused.
 from ansible_collections.shieldops.connectors.plugins.filter.azure import _availability_check
-from ansible_collections.shieldops.connectors.plugins.filter.core import worst_status
+from ansible_collections.shieldops.connectors.plugins.filter.core import health_check as _check
+from ansible_collections.shieldops.connectors.plugins.filter.core import health_report, worst_status
 
 DOCUMENTATION = ""
 
@@ -16,10 +15,6 @@ DOCUMENTATION = ""
 _PROVISIONING_HEALTH = {"succeeded": "healthy", "failed": "unhealthy", "canceled": "degraded"}
 _POWER_HEALTH = {"running": "healthy", "stopped": "unhealthy"}
 _AUTOSCALE_FIELDS = ("enable_auto_scaling", "min_count", "max_count")
-
-
-def _check(name, status, message):
-    return {"name": name, "status": status, "message": message}
 
 
 def _power(doc):
@@ -42,10 +37,6 @@ def _state(doc):
 
 def _tags(doc):
     return {str(k): str(v) for k, v in ((doc or {}).get("tags") or {}).items()}
-
-
-def _now():
-    return datetime.datetime.now(datetime.timezone.utc).isoformat()
 
 
 def azure_aks_pool(cluster, pool_name):
@@ -144,8 +135,7 @@ def azure_aks_pool_health(cluster, pool):
     """A node pool's health: its provisioning and power state and its node count. Resource Health covers the
     managed cluster, not its agent pools."""
     checks = _pool_checks(pool)
-    return {"resource_id": "%s/agentPools/%s" % (cluster["id"], pool["name"]), "status": worst_status(checks),
-            "checks": checks, "metrics": _pool_metrics(pool), "observed_at": _now()}
+    return health_report("%s/agentPools/%s" % (cluster["id"], pool["name"]), checks, _pool_metrics(pool))
 
 
 def azure_aks_cluster_health(cluster, signals):
@@ -175,13 +165,8 @@ def azure_aks_cluster_health(cluster, signals):
     availability = _availability_check((signals or {}).get("availability"))
     if availability:
         checks.append(availability)
-    return {
-        "resource_id": cluster["id"],
-        "status": worst_status(checks),
-        "checks": checks,
-        "metrics": {"nodes": float(sum(p.get("count") or 0 for p in pools)), "node_pools": float(len(pools))},
-        "observed_at": _now(),
-    }
+    return health_report(cluster["id"], checks,
+                         {"nodes": float(sum(p.get("count") or 0 for p in pools)), "node_pools": float(len(pools))})
 
 
 def azure_aks_pool_state(pool):

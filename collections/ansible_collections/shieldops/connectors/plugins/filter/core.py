@@ -209,6 +209,26 @@ def worst_status(checks):
     return max((c["status"] for c in checks), key=health_rank)
 
 
+def health_check(name, status, message):
+    """One entry of a HealthStatus's checks."""
+    return {"name": name, "status": status, "message": message}
+
+
+def health_report(resource_id, checks, metrics=None):
+    """A HealthStatus: its status is the worst of its checks, observed now."""
+    return {
+        "resource_id": resource_id,
+        "status": worst_status(checks),
+        "checks": checks,
+        "metrics": metrics or {},
+        "observed_at": utc_now(),
+    }
+
+
+def utc_now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat()
+
+
 def threshold_status(value, thresholds):
     """healthy / degraded / unhealthy for a value against {degraded: x, unhealthy: y}."""
     if value is None:

@@ -3,14 +3,13 @@
 Event)."""
 from __future__ import annotations
 
-import datetime
 import hashlib
 import re
 
 from ansible.errors import AnsibleFilterError
-
+from ansible_collections.shieldops.connectors.plugins.filter.core import health_check as _check
+from ansible_collections.shieldops.connectors.plugins.filter.core import health_report, threshold_status, worst_status
 from ansible_collections.shieldops.connectors.plugins.filter.core import iso_timestamp as _iso
-from ansible_collections.shieldops.connectors.plugins.filter.core import threshold_status, worst_status
 
 DOCUMENTATION = ""
 
@@ -108,10 +107,6 @@ def gcp_in_location(resources, location):
     return [r for r in resources if r["region"] == location or r["region"].startswith(location + "-")]
 
 
-def _check(name, status, message):
-    return {"name": name, "status": status, "message": message}
-
-
 def gcp_instance_health(instance, resource_id, cpu_points, thresholds):
     status = instance.get("status", "UNKNOWN")
     checks = [_check("status", _GCE_HEALTH.get(status, "degraded"), "instance is %s" % status)]
@@ -128,13 +123,7 @@ def gcp_instance_health(instance, resource_id, cpu_points, thresholds):
         t = thresholds["cpu_percent"]
         checks.append(_check("cpu", threshold_status(cpu, t), "CPU %.1f%% (degraded at %s%%, unhealthy at %s%%)"
                              % (cpu, t["degraded"], t["unhealthy"])))
-    return {
-        "resource_id": resource_id,
-        "status": worst_status(checks),
-        "checks": checks,
-        "metrics": metrics,
-        "observed_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-    }
+    return health_report(resource_id, checks, metrics)
 
 
 _SEVERITY = {"DEFAULT": "info", "DEBUG": "info", "INFO": "info", "NOTICE": "info", "WARNING": "warning",
@@ -232,14 +221,9 @@ def gcp_run_health(service):
                                                               for t in serving_revisions)))
     else:
         checks.append(_check("traffic", "unhealthy", "no revision serves traffic"))
-    return {
-        "resource_id": service["name"],
-        "status": worst_status(checks),
-        "checks": checks,
-        "metrics": {"min_instances": float((service.get("scaling") or {}).get("minInstanceCount") or 0),
-                    "serving_revisions": float(len(serving_revisions))},
-        "observed_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-    }
+    return health_report(service["name"], checks,
+                         {"min_instances": float((service.get("scaling") or {}).get("minInstanceCount") or 0),
+                          "serving_revisions": float(len(serving_revisions))})
 
 
 def gcp_traffic_shift(params):
@@ -364,8 +348,7 @@ def gcp_gke_pool_health(pool, resource_id, size):
     metrics = {"nodes": float((size or {}).get("nodes", 0))}
     if autoscaling.get("enabled"):
         metrics.update(min_nodes=float(autoscaling.get("minNodeCount", 0)), max_nodes=float(autoscaling.get("maxNodeCount", 0)))
-    return {"resource_id": resource_id, "status": worst_status(checks), "checks": checks, "metrics": metrics,
-            "observed_at": datetime.datetime.now(datetime.timezone.utc).isoformat()}
+    return health_report(resource_id, checks, metrics)
 
 
 def gcp_gke_cluster_health(cluster, resource_id, sizes):
@@ -384,9 +367,8 @@ def gcp_gke_cluster_health(cluster, resource_id, sizes):
                          "node pools not healthy: %s" % ", ".join(weak) if weak
                          else "%d node pools healthy" % len(cluster.get("nodePools") or [])))
     nodes = sum(s.get("nodes", 0) for s in (sizes or {}).values())
-    return {"resource_id": resource_id, "status": worst_status(checks), "checks": checks,
-            "metrics": {"nodes": float(nodes), "node_pools": float(len(cluster.get("nodePools") or []))},
-            "observed_at": datetime.datetime.now(datetime.timezone.utc).isoformat()}
+    return health_report(resource_id, checks,
+                         {"nodes": float(nodes), "node_pools": float(len(cluster.get("nodePools") or []))})
 
 
 def gcp_gke_snapshot_mismatch(snapshot):

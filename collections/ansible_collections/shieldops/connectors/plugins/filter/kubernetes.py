@@ -2,23 +2,15 @@
 """Normalise kubernetes.core results (k8s_info resources) into the common models."""
 from __future__ import annotations
 
-import datetime
 from collections.abc import Mapping
 
-from ansible_collections.shieldops.connectors.plugins.filter.core import iso_timestamp, worst_status
+from ansible_collections.shieldops.connectors.plugins.filter.core import health_check as _check
+from ansible_collections.shieldops.connectors.plugins.filter.core import health_report, iso_timestamp
 
 DOCUMENTATION = ""
 
 _BAD_WAITING = {"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError"}
 _SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink")
-
-
-def _check(name, status, message):
-    return {"name": name, "status": status, "message": message}
-
-
-def _now():
-    return datetime.datetime.now(datetime.timezone.utc).isoformat()
 
 
 def kube_id(obj, native):
@@ -108,9 +100,8 @@ def kube_workload_health(obj, native, pods):
         checks.append(_check("pods", "healthy", "%d pods, no container in a failure state" % len(pods or [])))
     if restarts > 5 and not problems:
         checks.append(_check("restarts", "degraded", "%d container restarts" % restarts))
-    return {"resource_id": kube_id(obj, native), "status": worst_status(checks), "checks": checks,
-            "metrics": {"desired": float(desired), "ready": float(ready), "updated": float(updated),
-                        "restarts": float(restarts)}, "observed_at": _now()}
+    return health_report(kube_id(obj, native), checks, {"desired": float(desired), "ready": float(ready),
+                                                        "updated": float(updated), "restarts": float(restarts)})
 
 
 def kube_node_health(node):
@@ -124,8 +115,7 @@ def kube_node_health(node):
             checks.append(_check(kind, "degraded" if value == "True" else "healthy", "%s=%s" % (kind, value)))
     if (node.get("spec") or {}).get("unschedulable"):
         checks.append(_check("schedulable", "degraded", "cordoned"))
-    return {"resource_id": kube_id(node, "node"), "status": worst_status(checks), "checks": checks, "metrics": {},
-            "observed_at": _now()}
+    return health_report(kube_id(node, "node"), checks)
 
 
 def kube_pod_health(pod):
@@ -133,8 +123,7 @@ def kube_pod_health(pod):
     phase = (pod.get("status") or {}).get("phase", "Unknown")
     checks = [_check("phase", "healthy" if phase in ("Running", "Succeeded") else "degraded", "phase %s" % phase)]
     checks.append(_check("containers", "unhealthy" if problems else "healthy", "; ".join(problems) or "ok"))
-    return {"resource_id": kube_id(pod, "pod"), "status": worst_status(checks), "checks": checks,
-            "metrics": {"restarts": float(restarts)}, "observed_at": _now()}
+    return health_report(kube_id(pod, "pod"), checks, {"restarts": float(restarts)})
 
 
 def kube_cluster_health(name, nodes):
@@ -142,8 +131,7 @@ def kube_cluster_health(name, nodes):
     bad = [h["resource_id"] for h in health if h["status"] == "unhealthy"]
     checks = [_check("nodes", "unhealthy" if nodes and len(bad) == len(nodes) else "degraded" if bad else "healthy"
                      if nodes else "unknown", "%d of %d nodes ready" % (len(health) - len(bad), len(health)))]
-    return {"resource_id": "cluster/%s" % name, "status": worst_status(checks), "checks": checks,
-            "metrics": {"nodes": float(len(health)), "unready_nodes": float(len(bad))}, "observed_at": _now()}
+    return health_report("cluster/%s" % name, checks, {"nodes": float(len(health)), "unready_nodes": float(len(bad))})
 
 
 def kube_events(events, rid, names):

@@ -8,7 +8,8 @@ import os
 import re
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.shieldops.connectors.plugins.filter.core import threshold_status, worst_status
+from ansible_collections.shieldops.connectors.plugins.filter.core import health_check as _check
+from ansible_collections.shieldops.connectors.plugins.filter.core import health_report, threshold_status
 
 DOCUMENTATION = ""
 
@@ -145,17 +146,8 @@ def linux_service_resources(reads, env, hostvars, hosts, state_map):
     return resources
 
 
-def _check(name, status, message):
-    return {"name": name, "status": status, "message": message}
-
-
-def _now():
-    return datetime.datetime.now(datetime.timezone.utc).isoformat()
-
-
 def linux_unreachable_health(rid, message):
-    return {"resource_id": rid, "status": "unhealthy", "metrics": {}, "observed_at": _now(),
-            "checks": [_check("reachable", "unhealthy", "host unreachable: %s" % str(message)[:300])]}
+    return health_report(rid, [_check("reachable", "unhealthy", "host unreachable: %s" % str(message)[:300])])
 
 
 def linux_host_health(rid, facts, loadavg, services, thresholds):
@@ -193,8 +185,7 @@ def linux_host_health(rid, facts, loadavg, services, thresholds):
                          "failed: %s" % ", ".join(sorted(failed)) if failed
                          else "%d services, none failed" % len(services or [])))
     metrics["failed_services"] = len(failed)
-    return {"resource_id": rid, "status": worst_status(checks), "checks": checks, "metrics": metrics,
-            "observed_at": _now()}
+    return health_report(rid, checks, metrics)
 
 
 def linux_service_health(rid, svc, systemd_props, probe, probe_result):
@@ -219,8 +210,7 @@ def linux_service_health(rid, svc, systemd_props, probe, probe_result):
             target, "answers" if ok else "does not answer: %s" % probe_result.get("msg", ""))))
     if svc.get("pid"):
         metrics["pid"] = float(svc["pid"])
-    return {"resource_id": rid, "status": worst_status(checks), "checks": checks, "metrics": metrics,
-            "observed_at": _now()}
+    return health_report(rid, checks, metrics)
 
 
 def _priority_severity(priority):
