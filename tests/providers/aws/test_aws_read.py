@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from shieldops_ansible import InfraConnector, InvalidRequest, ResourceNotFound, TimeRange, connect
+from shieldops_ansible import Action, InfraConnector, InvalidRequest, ResourceNotFound, TimeRange, connect
 from tests.support import Sandbox, arrange_client
 
 pytestmark = pytest.mark.integration
@@ -86,6 +86,23 @@ async def test_missing_resources_raise_not_found(aws: InfraConnector) -> None:
     ):
         with pytest.raises(ResourceNotFound):
             await aws.get_health(rid)
+
+
+async def test_an_arn_of_another_region_or_account_is_not_the_same_named_resource(
+    aws: InfraConnector, sandbox: Sandbox
+) -> None:
+    # The modules take the region and account from the environment and the name from the ARN: an ARN of another
+    # region or account must not reach the same-named resource of this one, for reads or actions.
+    for key in ("service/api", "function/thumbnailer", "cluster/sandbox"):
+        arn = sandbox.aws(key)
+        for other in (arn.replace(":us-east-1:", ":eu-west-1:"), arn.replace(":123456789012:", ":210987654321:")):
+            with pytest.raises(ResourceNotFound, match="not in this environment"):
+                await aws.get_health(other)
+            with pytest.raises(ResourceNotFound, match="not in this environment"):
+                await aws.get_events(other, TimeRange.last(minutes=60))
+    other_service = sandbox.aws("service/api").replace(":123456789012:", ":210987654321:")
+    with pytest.raises(ResourceNotFound, match="not in this environment"):
+        await aws.execute_action(Action(type="scale", resource_id=other_service, parameters={"replicas": 0}))
 
 
 async def test_events_from_alarms_and_state_changes(aws: InfraConnector, sandbox: Sandbox) -> None:
