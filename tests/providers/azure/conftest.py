@@ -81,11 +81,14 @@ def azure_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AzureSan
         manager.down(directory, backends=[AzureSandboxBackend()])
 
 
-@pytest.fixture(params=["warm", "runner"])
+@pytest.fixture(params=["warm"])
 async def azure(
     request: pytest.FixtureRequest, azure_sandbox: AzureSandbox, tmp_path: Path
 ) -> AsyncIterator[InfraConnector]:
-    """A connector of the `azure` environment through each engine."""
+    """A connector of the `azure` environment through the warm engine, or through each engine for a test marked
+    `@pytest.mark.parametrize("azure", ["warm", "runner"], indirect=True)`. The runner engine imports the SDK block
+    in every module process (about a minute per test), so one read test per type runs on it; the cross-provider
+    suites (engine parity, secrets hygiene) run every operation on both."""
     engine = RunnerEngine(keep_artifacts_in=tmp_path / "artifacts") if request.param == "runner" else None
     async with connect("azure", config=azure_sandbox.config, engine=engine) as conn:
         yield conn

@@ -106,6 +106,7 @@ async def test_list_clusters_and_pools_with_filters(azure: InfraConnector) -> No
     assert [p.id for p in await azure.list_resources("aks_node_pool", {"name": "us*"})] == [USER_POOL]
 
 
+@pytest.mark.parametrize("azure", ["warm", "runner"], indirect=True)
 async def test_health_of_the_cluster_and_a_pool(azure: InfraConnector) -> None:
     health = await azure.get_health(CLUSTER)
     assert health.status == "healthy" and health.metrics == {"nodes": 5.0, "node_pools": 2.0}

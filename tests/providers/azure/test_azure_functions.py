@@ -17,6 +17,7 @@ THUMBNAILER = f"{SITES}/thumbnailer"
 INGEST = f"{SITES}/ingest"
 
 
+@pytest.mark.parametrize("azure", ["warm", "runner"], indirect=True)
 async def test_list_health_and_events(azure: InfraConnector) -> None:
     apps = await azure.list_resources("function", {})
     assert [(a.name, a.state, a.native_type) for a in apps] == [

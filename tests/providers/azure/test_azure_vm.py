@@ -42,6 +42,7 @@ async def test_list_across_the_subscription_with_filters(azure: InfraConnector) 
         await azure.list_resources("instance", {"resource_group": "rg/../other"})
 
 
+@pytest.mark.parametrize("azure", ["warm", "runner"], indirect=True)
 async def test_health_of_a_running_and_a_deallocated_vm(azure: InfraConnector) -> None:
     healthy = await azure.get_health(WEB_1)
     assert healthy.status == "healthy" and healthy.metrics["cpu_percent"] == pytest.approx(23, abs=2)
