@@ -88,6 +88,14 @@ def _parser() -> argparse.ArgumentParser:
     mcp.add_argument(
         "--allow-writes", action="store_true", help="real actions (each confirmed by its dry run's token) and rollback"
     )
+    ws = sub.add_parser(
+        "warm-server", help="the per-user warm server that CLI commands use instead of starting their own"
+    )
+    ws.add_argument("action", choices=["start", "status", "stop"])
+    ws.add_argument(
+        "--idle-timeout", type=float, default=1800, help="start: exit after this many idle seconds (default 1800)"
+    )
+    ws.add_argument("--max-requests", type=int, default=16, help="start: requests run at once (default 16)")
     au = sub.add_parser("audit", help="the audit trail (audit_log in the config file)")
     au.add_argument("action", choices=["tail"])
     au.add_argument("-n", type=int, default=20, help="how many records (default 20)")
@@ -169,6 +177,9 @@ def _audit(args: argparse.Namespace) -> int:
 
 async def _operation(args: argparse.Namespace) -> int:
     on_event = _progress if args.progress else None
+    from .engines.warm import prefer_user_server
+
+    prefer_user_server()  # a running `warm-server` of this installation saves this command the server's start
     async with connect(args.env, config=args.config, on_event=on_event, approver=_ask) as conn:
         value: Any
         if args.command == "health":
@@ -223,6 +234,30 @@ def _sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _warm_server(args: argparse.Namespace) -> int:
+    from .engines.warm import user_server
+
+    if args.action == "start":
+        info = user_server.start_user_server(idle_timeout_s=args.idle_timeout, max_requests=args.max_requests)
+        state = "already running" if info.get("already_running") else "started"
+        print(f"warm server {state}: pid {info['pid']}, socket {user_server.user_socket_path()}")
+        return 0
+    current = user_server.user_socket_path()
+    if args.action == "status":
+        answer = user_server.ping(current)
+        others = [str(p) for p in user_server.other_servers()]
+        report = {"running": answer is not None, "socket": str(current)}
+        if answer is not None:
+            report |= {k: v for k, v in answer.items() if k != "event"}
+        if others:
+            report["servers_of_other_code"] = others  # an earlier version or edit of this installation
+        print(json.dumps(report, indent=2))
+        return 0 if answer is not None else 1
+    stopped = [str(p) for p in [current, *user_server.other_servers()] if user_server.send_control(p, "stop")]
+    print("stopped: " + (", ".join(stopped) or "no warm server was running"))
+    return 0
+
+
 def _mcp(args: argparse.Namespace) -> int:
     # Said plainly rather than half served: the HTTP transport is a later slice of issue 18.
     if args.transport != "stdio":
@@ -243,6 +278,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _audit(args)
         if args.command == "mcp":
             return _mcp(args)
+        if args.command == "warm-server":
+            return _warm_server(args)
         if args.command == "demo":
             from .demo import run_demo
 

@@ -162,6 +162,22 @@ def run_local_play(play: dict[str, Any], directory: Path, env: dict[str, str], t
     )
 
 
+def run_as_nobody(script: str, *args: str) -> str:
+    """``/usr/bin/python3 -c script args...`` as uid/gid 65534 (root only): a client of another user. Its stdout."""
+    import subprocess
+
+    return subprocess.run(
+        ["/usr/bin/python3", "-c", script, *args],
+        user=65534,
+        group=65534,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        cwd="/",
+    ).stdout
+
+
 def start_sandbox(directory: Path) -> Sandbox:
     config = manager.up(directory)
     state = json.loads((directory / "sandbox.json").read_text())

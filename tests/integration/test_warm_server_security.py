@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import socket
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from shieldops_ansible.engines.warm import WarmEngine, WarmServer
 from shieldops_ansible.engines.warm.engine import request_header, request_payload
 from shieldops_ansible.engines.warm.server import peer_allowed
 from shieldops_ansible.errors import BackendUnavailable
+from tests.support import run_as_nobody
 
 pytestmark = pytest.mark.integration
 
@@ -235,16 +235,7 @@ def test_a_client_of_another_uid_is_refused(server: WarmServer, tmp_path: Path) 
     folder.chmod(0o711)
     server.socket_path.chmod(0o666)
     try:
-        out = subprocess.run(
-            ["/usr/bin/python3", "-c", client, str(server.socket_path), json.dumps(header), json.dumps(body)],
-            user=65534,
-            group=65534,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-            cwd="/",
-        ).stdout
+        out = run_as_nobody(client, str(server.socket_path), json.dumps(header), json.dumps(body))
     finally:
         folder.chmod(0o700)
         server.socket_path.chmod(0o600)

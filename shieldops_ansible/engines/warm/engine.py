@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ...errors import BackendUnavailable, ShieldOpsError
 from ...paths import project_dir
@@ -31,8 +31,18 @@ from ..environment import ansible_settings, base_environment, connection_environ
 from ..events import collect_event, published_result
 from ..processes import descendants
 from ..request_file import dump_unsafe
+from .server import peer_allowed
 
-__all__ = ["WarmEngine", "WarmServer", "request_header", "request_payload", "shared_server"]
+__all__ = [
+    "ServerHandle",
+    "WarmEngine",
+    "WarmServer",
+    "prefer_user_server",
+    "request_header",
+    "request_payload",
+    "server_command",
+    "shared_server",
+]
 
 _PRIVATE_EVENTS = {"shieldops_hello", "shieldops_started", "shieldops_finished"}
 _DEFAULT_START_TIMEOUT_S = 60.0
@@ -85,13 +95,10 @@ class WarmServer:
                 return
             self._cleanup()
             self._dir = Path(tempfile.mkdtemp(prefix="shieldops-warm-"))
-            # An allow-listed environment, never ours: credentials and proxies reach requests only.
-            env = base_environment() | ansible_settings()
+            argv, env = server_command(
+                self.socket_path, max_requests=self._max_requests, extra_playbooks=self._extra_playbooks
+            )
             env["ANSIBLE_LOCAL_TEMP"] = str(self._dir / "tmp")
-            argv = [sys.executable, "-m", "shieldops_ansible.engines.warm.server", str(self.socket_path)]
-            argv += ["--max-requests", str(self._max_requests)]
-            for folder in self._extra_playbooks:
-                argv += ["--extra-playbooks", folder]
             try:
                 self._proc = subprocess.Popen(
                     argv,
@@ -150,14 +157,61 @@ def _ready_line(proc: subprocess.Popen[bytes], timeout_s: float) -> bytes:
     return line.strip()
 
 
-_shared: WarmServer | None = None
+def server_command(
+    socket_path: Path, *, max_requests: int, extra_playbooks: Iterable[str]
+) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of a server listening on ``socket_path``."""
+    # An allow-listed environment, never ours: credentials and proxies reach requests only.
+    env = base_environment() | ansible_settings()
+    argv = [sys.executable, "-m", "shieldops_ansible.engines.warm.server", str(socket_path)]
+    argv += ["--max-requests", str(max_requests)]
+    for folder in extra_playbooks:
+        argv += ["--extra-playbooks", folder]
+    return argv, env
 
 
-def shared_server() -> WarmServer:
+class ServerHandle(Protocol):
+    """What the engine needs of a server: a WarmServer it starts, or a per-user server someone else started."""
+
+    starts: int  # how many times this handle started a server
+
+    @property
+    def socket_path(self) -> Path: ...
+
+    @property
+    def pid(self) -> int | None: ...
+
+    def alive(self) -> bool: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+_shared: ServerHandle | None = None
+_prefer_user_server = False
+
+
+def prefer_user_server() -> None:
+    """Let :func:`shared_server` use the per-user server (``shieldops-ansible warm-server start``) when one runs for
+    this installation: what the CLI does. Library users opt in the same way, or pass ``WarmEngine(server)``."""
+    global _prefer_user_server
+    _prefer_user_server = True
+
+
+def shared_server() -> ServerHandle:
+    """This process's server: the per-user one if preferred and running, else one of its own, started on first use
+    and stopped at exit."""
     global _shared
     if _shared is None:
-        _shared = WarmServer()
-        atexit.register(_shared.stop)
+        if _prefer_user_server:
+            from .user_server import UserServer
+
+            _shared = UserServer.find()
+        if _shared is None:
+            own = WarmServer()
+            atexit.register(own.stop)
+            _shared = own
     return _shared
 
 
@@ -184,11 +238,11 @@ def request_payload(request: RunRequest) -> dict[str, Any]:
 
 
 class WarmEngine:
-    def __init__(self, server: WarmServer | None = None) -> None:
+    def __init__(self, server: ServerHandle | None = None) -> None:
         self._server = server or shared_server()
 
     @property
-    def server(self) -> WarmServer:
+    def server(self) -> ServerHandle:
         return self._server
 
     async def aclose(self) -> None:
@@ -199,11 +253,19 @@ class WarmEngine:
             if not self._server.alive():
                 await asyncio.to_thread(self._server.start)
             try:
-                return await asyncio.open_unix_connection(str(self._server.socket_path), limit=64 * 1024 * 1024)
+                reader, writer = await asyncio.open_unix_connection(
+                    str(self._server.socket_path), limit=64 * 1024 * 1024
+                )
             except (FileNotFoundError, ConnectionRefusedError):
                 if attempt == 2:
                     raise
                 await asyncio.to_thread(self._server.stop)  # a dead or stuck server: start over
+                continue
+            # The kernel's word that a process of ours listens there, before a credential is sent into it.
+            if not peer_allowed(writer.get_extra_info("socket"), os.getuid()):
+                writer.close()
+                raise BackendUnavailable(f"the process at {self._server.socket_path} does not run as this user")
+            return reader, writer
         raise AssertionError("unreachable")
 
     async def run(self, request: RunRequest) -> RunResult:

@@ -1,6 +1,7 @@
 """The warm engine's server: Ansible, the collections and the SDKs imported once; one forked child per request.
 
     python -m shieldops_ansible.engines.warm.server SOCKET_PATH [--max-requests N] [--extra-playbooks DIR]...
+        [--detached [--idle-timeout S]]
 
 Protocol (a Unix socket, mode 0600 in a 0700 directory), JSON lines. The client sends a header (at most 8 KiB,
 no secret) ``{"config", "environment", "cwd"}`` and waits. The server answers either
@@ -20,6 +21,15 @@ What a request may ask for is narrow, because the socket is a way into running A
 - only environment names that environment's provider declares (``Provider.run_env_names``), proxies and the
   engine's own switches; no ``LD_PRELOAD``, ``PYTHONPATH``, ``ANSIBLE_*`` of a request's choosing;
 - at most ``--max-requests`` runs at once (default 16); more are refused as busy, and the engine waits for a slot.
+
+Instead of a request header, a peer may send a control header: ``{"control": "ping"}`` is answered with
+``{"event": "shieldops_pong", "pid", "served", "running", "started_at", "detached", "idle_timeout_s"}``, and
+``{"control": "stop"}`` with ``{"event": "shieldops_stopping"}``, after which the server stops accepting, lets its
+running requests finish (at most ``_STOP_GRACE_S``) and exits. Both pass the same peer check as a request.
+
+A server exits when the process that started it does, unless it was started ``--detached`` (the per-user server of
+:mod:`.user_server`, which CLI commands find); a detached server exits once it has been idle ``--idle-timeout``
+seconds, and removes its socket when it goes.
 
 Each request runs ``ansible-playbook``'s own CLI class in a child forked from this process, so each gets fresh
 ``context.CLIARGS``, loaders, inventory and variables, and whatever a run leaves behind dies with its child. The
@@ -77,6 +87,9 @@ MAX_HEADER_BYTES = 8 << 10
 _HEADER_TIMEOUT_S = 2.0
 # A client that connects and sends nothing must not hold one of the slots for ever.
 _REQUEST_READ_TIMEOUT_S = 30.0
+# How long a stopping server lets its running requests finish before it exits (their PDEATHSIG then ends them).
+_STOP_GRACE_S = 60.0
+DEFAULT_IDLE_TIMEOUT_S = 1800.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +98,8 @@ class ServerOptions:
 
     extra_playbooks: tuple[Path, ...] = ()
     max_requests: int = 16
+    detached: bool = False
+    idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
 
 
 class Refused(Exception):
@@ -536,9 +551,51 @@ def _options(argv: list[str]) -> tuple[str, ServerOptions]:
     parser.add_argument("socket_path")
     parser.add_argument("--max-requests", type=int, default=ServerOptions.max_requests)
     parser.add_argument("--extra-playbooks", action="append", default=[])
+    parser.add_argument("--detached", action="store_true")
+    parser.add_argument("--idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT_S)
     args = parser.parse_args(argv)
     folders = tuple(Path(os.path.realpath(folder)) for folder in args.extra_playbooks)
-    return args.socket_path, ServerOptions(extra_playbooks=folders, max_requests=max(1, args.max_requests))
+    return args.socket_path, ServerOptions(
+        extra_playbooks=folders,
+        max_requests=max(1, args.max_requests),
+        detached=args.detached,
+        idle_timeout_s=max(1.0, args.idle_timeout),
+    )
+
+
+def _control(conn: socket.socket, header: Any, state: dict[str, Any], options: ServerOptions) -> bool:
+    """Answer a control header (see the module's docstring); True when the server is to stop."""
+    command = header.get("control")
+    if command == "ping":
+        _send(
+            conn,
+            {
+                "event": "shieldops_pong",
+                "pid": os.getpid(),
+                "served": state["served"],
+                "requests_running": state["running"],
+                "started_at": state["started_at"],
+                "detached": options.detached,
+                "idle_timeout_s": options.idle_timeout_s if options.detached else None,
+            },
+        )
+        return False
+    if command == "stop":
+        _send(conn, {"event": "shieldops_stopping"})
+        return True
+    raise Refused("unknown control command")
+
+
+def _stop(server: socket.socket, socket_path: str, children: set[int]) -> None:
+    """Stop accepting, remove the socket, let running requests finish (bounded), exit."""
+    server.close()
+    with contextlib.suppress(OSError):
+        os.unlink(socket_path)
+    deadline = time.monotonic() + _STOP_GRACE_S
+    while children and time.monotonic() < deadline:
+        time.sleep(0.05)
+        _reap(children)
+    os._exit(0)
 
 
 def main() -> None:
@@ -549,7 +606,7 @@ def main() -> None:
     # used to take the server down mid-request. The accept loop watches the parent process instead: its pidfd
     # turns readable the moment it exits (the 1 s look at getppid() is the fallback where pidfds are missing).
     parent = os.getppid()
-    parent_exit = _parent_exit_fd(parent)
+    parent_exit = None if options.detached else _parent_exit_fd(parent)
     os.environ["ANSIBLE_STDOUT_CALLBACK"] = _CALLBACK
     os.environ.setdefault("ANSIBLE_DISPLAY_TRACEBACK", "error")
     from . import sdk_warmup
@@ -577,13 +634,19 @@ def main() -> None:
     os.close(devnull)
     children: set[int] = set()
     scopes = ScopeCache()
+    state: dict[str, Any] = {"served": 0, "running": 0, "started_at": time.time()}
+    last_active = time.monotonic()
     watched = [server.fileno()] if parent_exit is None else [server.fileno(), parent_exit]
     while True:
         ready, _, _ = select.select(watched, [], [], 1.0)
-        if parent_exit in ready or os.getppid() != parent:
+        if not options.detached and (parent_exit in ready or os.getppid() != parent):
             os._exit(0)  # our user is gone: so are we, and our requests with us (their PDEATHSIG)
+        if children:
+            last_active = time.monotonic()
         if server.fileno() not in ready:
             _reap(children)
+            if options.detached and not children and time.monotonic() - last_active > options.idle_timeout_s:
+                _stop(server, socket_path, children)
             continue
         try:
             conn, _ = server.accept()
@@ -604,6 +667,13 @@ def main() -> None:
                 raise Refused("no request header within the time allowed") from None
             if not peer_allowed(conn, owner):
                 raise Refused("this server serves only its owner's processes")
+            if isinstance(header, dict) and "control" in header:
+                state["running"] = len(children)
+                stopping = _control(conn, header, state, options)
+                conn.close()
+                if stopping:
+                    _stop(server, socket_path, children)
+                continue
             _reap_within(children, options.max_requests, _FINISHING_S)
             if len(children) >= options.max_requests:
                 raise Refused(f"busy: {options.max_requests} requests are running", busy=True)
@@ -625,6 +695,8 @@ def main() -> None:
             finally:
                 os._exit(code)
         children.add(pid)
+        state["served"] += 1
+        last_active = time.monotonic()
         conn.close()
 
 

@@ -1,0 +1,206 @@
+"""The per-user warm server (`shieldops-ansible warm-server`): CLI commands find it and use it instead of starting
+their own server; it is found only in a private folder of ours, only for the same code, and obeys only us."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shieldops_ansible.engines.warm import user_server
+from shieldops_ansible.errors import BackendUnavailable
+from shieldops_ansible.providers.kubernetes.sandbox import KubernetesSandboxBackend
+from shieldops_ansible.sandbox import manager
+from tests.support import run_as_nobody
+
+pytestmark = pytest.mark.integration
+
+CLI = str(Path(sys.executable).parent / "shieldops-ansible")
+CHECKOUT = "deployment/shop/checkout"
+
+
+@pytest.fixture(scope="module")
+def kube_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    directory = tmp_path_factory.mktemp("kube-sandbox")
+    config = manager.up(directory, backends=[KubernetesSandboxBackend()])
+    try:
+        yield config
+    finally:
+        manager.down(directory, backends=[KubernetesSandboxBackend()])
+
+
+@pytest.fixture
+def runtime_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private XDG_RUNTIME_DIR of this test (for us and the CLI processes), and every server in it stopped after.
+    Short, under /tmp: a socket's path has at most 107 bytes, which pytest's own folders can exceed."""
+    runtime = Path(tempfile.mkdtemp(prefix="xdg-", dir="/tmp"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    try:
+        yield runtime
+    finally:
+        for path in (runtime / "shieldops-ansible").glob("warm-*.sock"):
+            user_server.send_control(path, "stop")
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
+def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([CLI, *args], capture_output=True, text=True, timeout=300, check=False)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def served() -> int:
+    answer = user_server.ping(user_server.user_socket_path())
+    assert answer is not None
+    return int(answer["served"])
+
+
+def test_cli_commands_use_the_running_server(runtime_dir: Path, kube_config: Path) -> None:
+    started = cli("warm-server", "start", "--idle-timeout", "120")
+    assert "started: pid" in started.stdout
+    assert "already running" in cli("warm-server", "start").stdout
+    status = json.loads(cli("warm-server", "status").stdout)
+    assert status["running"] and status["detached"] and status["served"] == 0
+    assert Path(status["socket"]).parent == runtime_dir / "shieldops-ansible"
+    for _ in range(2):
+        asked = cli("health", "--env", "kubernetes", "--config", str(kube_config), CHECKOUT, "--json")
+        health = json.loads(asked.stdout)
+        assert health["resource_id"] == CHECKOUT and health["status"] == "unhealthy"
+    assert served() == 2  # both commands ran on it, so neither started a server of its own
+    listed = cli("list", "--env", "kubernetes", "--config", str(kube_config), "service", "--json")
+    assert CHECKOUT in {r["id"] for r in json.loads(listed.stdout)}
+    assert served() == 3
+    assert "stopped: " in cli("warm-server", "stop").stdout
+    assert cli("warm-server", "status", check=False).returncode == 1
+    assert not user_server.user_socket_path().exists()
+
+
+def test_a_killed_server_is_not_trusted_and_start_replaces_it(runtime_dir: Path, kube_config: Path) -> None:
+    first = user_server.start_user_server(idle_timeout_s=120)
+    os.kill(first["pid"], 9)  # we started it
+    _wait_for(lambda: user_server.ping(user_server.user_socket_path()) is None)
+    assert user_server.user_socket_path().exists()  # its socket stays behind
+    # A command does what it would do without a server: start its own, and answer.
+    health = cli("health", "--env", "kubernetes", "--config", str(kube_config), CHECKOUT, "--json")
+    assert json.loads(health.stdout)["resource_id"] == CHECKOUT
+    second = user_server.start_user_server(idle_timeout_s=120)
+    assert not second["already_running"] and second["pid"] != first["pid"]
+    assert served() == 0
+
+
+def test_an_idle_server_exits_and_removes_its_socket(runtime_dir: Path) -> None:
+    info = user_server.start_user_server(idle_timeout_s=1)
+    path = user_server.user_socket_path()
+    _wait_for(lambda: not path.exists())
+    assert user_server.ping(path) is None
+    _wait_for(lambda: not Path(f"/proc/{info['pid']}").exists() or _zombie(info["pid"]))
+
+
+@pytest.mark.parametrize("mode", [0o755, 0o711, 0o770])
+def test_a_folder_others_can_enter_is_refused(runtime_dir: Path, kube_config: Path, mode: int) -> None:
+    folder = runtime_dir / "shieldops-ansible"
+    folder.mkdir(mode=0o700)
+    folder.chmod(mode)
+    with pytest.raises(BackendUnavailable, match="not a private directory"):
+        user_server.user_socket_path()
+    refused = cli("warm-server", "start", check=False)
+    assert refused.returncode == 1 and "not a private directory" in refused.stderr
+    assert not list(folder.iterdir())
+    # Commands do not use a server there, and work without one.
+    assert user_server.UserServer.find() is None
+    health = cli("health", "--env", "kubernetes", "--config", str(kube_config), CHECKOUT, "--json")
+    assert json.loads(health.stdout)["resource_id"] == CHECKOUT
+
+
+def test_a_link_in_place_of_the_folder_is_refused(runtime_dir: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    (runtime_dir / "shieldops-ansible").symlink_to(elsewhere)
+    with pytest.raises(BackendUnavailable, match="not a private directory"):
+        user_server.start_user_server()
+    assert not list(elsewhere.iterdir())
+
+
+def test_a_runtime_dir_that_is_not_ours_falls_back_to_a_folder_of_our_uid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = tmp_path / "shared-run"
+    shared.mkdir(mode=0o700)
+    shared.chmod(0o777)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(shared))
+    assert user_server.user_server_dir() == Path("/tmp") / f"shieldops-ansible-{os.getuid()}"
+
+
+def test_a_socket_path_too_long_for_the_kernel_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True, mode=0o700)
+    deep.chmod(0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(deep))
+    with pytest.raises(BackendUnavailable, match="longer than a Unix socket's path"):
+        user_server.start_user_server()
+
+
+def test_the_socket_name_changes_with_the_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command never talks to a server running other code (an upgrade, an edited role)."""
+    project = tmp_path / "project"
+    role = project / "collections" / "ansible_collections" / "shieldops" / "connectors" / "roles" / "operation"
+    role.mkdir(parents=True)
+    (project / "playbooks").mkdir()
+    (role / "main.yml").write_text("---\n")
+    monkeypatch.setenv("SHIELDOPS_PROJECT_DIR", str(project))
+    before = user_server.installation_fingerprint()
+    assert user_server.installation_fingerprint() == before
+    edited = role / "main.yml"
+    edited.write_text("--- # edited\n")
+    later = time.time() + 5
+    os.utime(edited, (later, later))
+    assert user_server.installation_fingerprint() != before
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to connect as another user")
+def test_another_uid_can_neither_stop_nor_ask(runtime_dir: Path) -> None:
+    """Past the folder's and the socket's modes (opened up here on purpose), the server refuses another uid's
+    control commands, and our client would not talk to a server of another uid either."""
+    info = user_server.start_user_server(idle_timeout_s=120)
+    path = user_server.user_socket_path()
+    runtime_dir.chmod(0o711)
+    path.parent.chmod(0o711)
+    path.chmod(0o666)
+    client = (
+        "import socket, sys\n"
+        "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n"
+        "s.sendall(b'{\"control\": \"stop\"}\\n'); print(s.makefile('rb').readline().decode().strip())\n"
+    )
+    try:
+        out = run_as_nobody(client, str(path))
+    finally:
+        path.parent.chmod(0o700)
+        runtime_dir.chmod(0o700)
+    answer = json.loads(out)
+    assert answer["event"] == "shieldops_refused" and "only its owner" in answer["reason"]
+    still = user_server.ping(path)
+    assert still is not None and still["pid"] == info["pid"]
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
+    except (OSError, IndexError):
+        return True
+
+
+def _wait_for(condition: object, timeout_s: float = 30.0) -> None:
+    assert callable(condition)
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not come true in time"
+        time.sleep(0.1)
