@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import configparser
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 import yaml
 
 from shieldops_ansible import Action, ShieldOpsError, TimeRange, connect
@@ -17,7 +19,7 @@ from shieldops_ansible.config import load_config
 from shieldops_ansible.engines.runner import RunnerEngine
 from shieldops_ansible.engines.warm import WarmEngine, WarmServer
 from shieldops_ansible.sandbox import manager
-from shieldops_ansible.sandbox.backend import ActionSample, Samples
+from shieldops_ansible.sandbox.backend import ActionSample, Samples, SandboxBackend
 
 
 def sampled_environments() -> list[str]:
@@ -178,10 +180,24 @@ def run_as_nobody(script: str, *args: str) -> str:
     ).stdout
 
 
-def start_sandbox(directory: Path) -> Sandbox:
-    config = manager.up(directory)
+def start_sandbox(directory: Path, backends: Sequence[SandboxBackend] | None = None) -> Sandbox:
+    config = manager.up(directory, backends=backends)
     state = json.loads((directory / "sandbox.json").read_text())
     return Sandbox(directory, config, state["resources"], state["samples"])
+
+
+def sandbox_fixture(
+    tmp_path_factory: pytest.TempPathFactory, backends: Sequence[SandboxBackend] | None = None
+) -> Iterator[Sandbox]:
+    """A seeded sandbox of its own for a test module (``backends``: only these; default every provider's), so that
+    modules that change things stay independent; a provider's own modules start only its backend (a whole
+    sandbox takes ~12 s to start)."""
+    directory = tmp_path_factory.mktemp("sandbox")
+    box = start_sandbox(directory, backends)
+    try:
+        yield box
+    finally:
+        manager.down(directory, backends=backends)
 
 
 @dataclass(frozen=True)

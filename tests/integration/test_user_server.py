@@ -82,6 +82,9 @@ def test_cli_commands_use_the_running_server(runtime_dir: Path, kube_config: Pat
     assert "stopped: " in cli("warm-server", "stop").stdout
     assert cli("warm-server", "status", check=False).returncode == 1
     assert not user_server.user_socket_path().exists()
+    # Without it, the command starts its own server and answers the same.
+    alone = json.loads(cli("health", "--env", "kubernetes", "--config", str(kube_config), CHECKOUT, "--json").stdout)
+    assert {**alone, "observed_at": None} == {**health, "observed_at": None}
 
 
 def test_a_killed_server_is_not_trusted_and_start_replaces_it(runtime_dir: Path, kube_config: Path) -> None:
@@ -105,7 +108,7 @@ def test_an_idle_server_exits_and_removes_its_socket(runtime_dir: Path) -> None:
     _wait_for(lambda: not Path(f"/proc/{info['pid']}").exists() or _zombie(info["pid"]))
 
 
-@pytest.mark.parametrize("mode", [0o755, 0o711, 0o770])
+@pytest.mark.parametrize("mode", [0o755, 0o711, 0o770], ids=oct)
 def test_a_folder_others_can_enter_is_refused(runtime_dir: Path, kube_config: Path, mode: int) -> None:
     folder = runtime_dir / "shieldops-ansible"
     folder.mkdir(mode=0o700)

@@ -189,7 +189,8 @@ def _warm_ansible() -> None:
         (plugin_loader.callback_loader, (_CALLBACK,)),
         (
             plugin_loader.inventory_loader,
-            ("ansible.builtin.yaml", "ansible.builtin.ini", *_provider_plugins("inventory")),
+            # ansible.cfg's enable_plugins (each looked at for every source), and what providers' inventories use.
+            (*constants.INVENTORY_ENABLED, *_provider_plugins("inventory")),
         ),
     ):
         for name in names:

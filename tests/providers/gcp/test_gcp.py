@@ -29,11 +29,14 @@ from tests.support import Sandbox, rollback_in_new_process, run_local_play
 
 pytestmark = pytest.mark.integration
 
-ENGINES = ["warm", "runner"]
+BOTH_ENGINES = pytest.mark.parametrize("gcp", ["warm", "runner"], indirect=True)
 
 
-@pytest.fixture(params=ENGINES)
+@pytest.fixture(params=["warm"])
 async def gcp(request: pytest.FixtureRequest, gcp_sandbox: GcpSandbox, tmp_path: Path) -> AsyncIterator[InfraConnector]:
+    """A connector of the `gcp` environment through the warm engine, or through each engine for a test marked
+    BOTH_ENGINES: one read test per type runs on the runner too (engine parity and secrets hygiene run every GCP
+    operation on both engines, so each further runner case repeated them at ~15-45 s)."""
     engine = RunnerEngine(keep_artifacts_in=tmp_path / "artifacts") if request.param == "runner" else None
     async with connect("gcp", config=gcp_sandbox.config, engine=engine) as conn:
         yield conn
@@ -60,6 +63,7 @@ async def test_list_across_zones_with_filters(gcp: InfraConnector) -> None:
         await gcp.list_resources("instance", {"namespace": "x"})
 
 
+@BOTH_ENGINES
 async def test_health_of_a_running_and_a_stopped_instance(gcp: InfraConnector) -> None:
     healthy = await gcp.get_health(WEB_1)
     assert healthy.status == "healthy" and healthy.metrics["cpu_percent"] == pytest.approx(23.0)

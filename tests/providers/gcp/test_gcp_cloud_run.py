@@ -16,7 +16,7 @@ from tests.support import Sandbox, rollback_in_new_process
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(params=["warm", "runner"])
+@pytest.fixture(params=["warm"])  # the runner too on one read test: see tests/providers/gcp/test_gcp.py's fixture
 async def gcp(request: pytest.FixtureRequest, gcp_sandbox: GcpSandbox, tmp_path: Path) -> AsyncIterator[InfraConnector]:
     engine = RunnerEngine(keep_artifacts_in=tmp_path / "artifacts") if request.param == "runner" else None
     async with connect("gcp", config=gcp_sandbox.config, engine=engine) as conn:
@@ -29,6 +29,7 @@ def _serving(service: dict[str, object]) -> list[tuple[str, int]]:
     return [(s["revision"], s["percent"]) for s in statuses]
 
 
+@pytest.mark.parametrize("gcp", ["warm", "runner"], indirect=True)
 async def test_list_services_across_regions(gcp: InfraConnector) -> None:
     found = {r.id: r for r in await gcp.list_resources("service", {})}
     assert sorted(found) == [API, WORKER]
