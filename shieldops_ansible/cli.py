@@ -1,24 +1,26 @@
 """The ``shieldops-ansible`` command: the six operations, the sandbox, the demo and the audit trail.
 
 Exit codes: 0 success, 1 a ShieldOpsError or a failed action, 2 bad usage.
+
+The six operations' commands run in the per-user warm server when one runs (``warm-server start``; see
+engines/warm/cli_relay.py): then this process imports nothing of the facade, which is most of a command's start.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
-from .connector import connect
+from .engines.warm.cli_relay import RELAYED_COMMANDS, ask_on_terminal, relay
 from .errors import InvalidRequest, ShieldOpsError
-from .models import Action, ActionResult, TimeRange
+
+if TYPE_CHECKING:
+    from .models import Action
 
 __all__ = ["main"]
 
@@ -105,6 +107,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _dump(value: Any) -> Any:
+    from pydantic import BaseModel
+
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     if isinstance(value, list):
@@ -145,13 +149,9 @@ def _progress(event: Mapping[str, Any]) -> None:
         print(f"[{datetime.now().strftime('%H:%M:%S')}] {task}", file=sys.stderr, flush=True)
 
 
-def _ask(action: Action) -> bool:
-    """The CLI's approver: asks on the terminal; without one, nothing is approved."""
-    if not sys.stdin.isatty():
-        print(f"{action.type} on {action.resource_id} needs approval and no terminal can ask", file=sys.stderr)
-        return False
-    answer = input(f"Approve {action.type} on {action.resource_id}? [y/N] ")
-    return answer.strip().lower() in {"y", "yes"}
+def _approver(prompt: Callable[[str], bool]) -> Callable[[Action], bool]:
+    """The CLI's approver: ``prompt`` asks the user (on this terminal, or the relaying client's)."""
+    return lambda action: prompt(f"{action.type} on {action.resource_id}")
 
 
 def _audit(args: argparse.Namespace) -> int:
@@ -175,12 +175,14 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _operation(args: argparse.Namespace) -> int:
-    on_event = _progress if args.progress else None
+async def _operation(args: argparse.Namespace, prompt: Callable[[str], bool]) -> int:
+    from .connector import connect
     from .engines.warm import prefer_user_server
+    from .models import Action, ActionResult, TimeRange
 
+    on_event = _progress if args.progress else None
     prefer_user_server()  # a running `warm-server` of this installation saves this command the server's start
-    async with connect(args.env, config=args.config, on_event=on_event, approver=_ask) as conn:
+    async with connect(args.env, config=args.config, on_event=on_event, approver=_approver(prompt)) as conn:
         value: Any
         if args.command == "health":
             value = await conn.get_health(args.resource_id)
@@ -250,7 +252,7 @@ def _warm_server(args: argparse.Namespace) -> int:
         if answer is not None:
             report |= {k: v for k, v in answer.items() if k != "event"}
         if others:
-            report["servers_of_other_code"] = others  # an earlier version or edit of this installation
+            report["other_servers"] = others  # other code (an upgrade, an edit) or another base environment
         print(json.dumps(report, indent=2))
         return 0 if answer is not None else 1
     stopped = [str(p) for p in [current, *user_server.other_servers()] if user_server.send_control(p, "stop")]
@@ -269,8 +271,13 @@ def _mcp(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, prompt: Callable[[str], bool] | None = None) -> int:
+    """``prompt``: how an approval is asked (given what is to be approved); the terminal's unless this command was
+    relayed from another process, which then asks its own."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
+    if prompt is None and args.command in RELAYED_COMMANDS and (relayed := relay(argv)) is not None:
+        return relayed
     try:
         if args.command == "sandbox":
             return _sandbox(args)
@@ -281,10 +288,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "warm-server":
             return _warm_server(args)
         if args.command == "demo":
+            import asyncio
+
             from .demo import run_demo
 
             return asyncio.run(run_demo(Path(args.dir)))
-        return asyncio.run(_operation(args))
+        import asyncio
+
+        return asyncio.run(_operation(args, prompt or ask_on_terminal))
     except ShieldOpsError as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -14,8 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
-from shieldops_ansible.engines.warm import user_server
+from shieldops_ansible.engines.warm import WarmServer, user_server
 from shieldops_ansible.errors import BackendUnavailable
 from shieldops_ansible.providers.kubernetes.sandbox import KubernetesSandboxBackend
 from shieldops_ansible.sandbox import manager
@@ -75,16 +77,78 @@ def test_cli_commands_use_the_running_server(runtime_dir: Path, kube_config: Pat
         asked = cli("health", "--env", "kubernetes", "--config", str(kube_config), CHECKOUT, "--json")
         health = json.loads(asked.stdout)
         assert health["resource_id"] == CHECKOUT and health["status"] == "unhealthy"
-    assert served() == 2  # both commands ran on it, so neither started a server of its own
+    # Each command was relayed (one connection) and its request ran there too (another): neither command ran the
+    # facade itself or started a server of its own.
+    assert served() == 4
     listed = cli("list", "--env", "kubernetes", "--config", str(kube_config), "service", "--json")
     assert CHECKOUT in {r["id"] for r in json.loads(listed.stdout)}
-    assert served() == 3
+    assert served() == 6
+    missing = cli("health", "--env", "kubernetes", "--config", str(kube_config), "deployment/shop/nope", check=False)
+    assert missing.returncode == 1 and "error: ResourceNotFound: no Deployment deployment/shop/nope" in missing.stderr
     assert "stopped: " in cli("warm-server", "stop").stdout
     assert cli("warm-server", "status", check=False).returncode == 1
     assert not user_server.user_socket_path().exists()
     # Without it, the command starts its own server and answers the same.
     alone = json.loads(cli("health", "--env", "kubernetes", "--config", str(kube_config), CHECKOUT, "--json").stdout)
     assert {**alone, "observed_at": None} == {**health, "observed_at": None}
+
+
+def test_a_relayed_command_runs_in_the_commands_folder_with_its_policy(
+    runtime_dir: Path, kube_config: Path, tmp_path: Path
+) -> None:
+    """The relayed facade works in the command's own folder (a relative --config), applies the environment's
+    policy and audit as ever, and asks the command's user for an approval (here no terminal: refused)."""
+    user_server.start_user_server(idle_timeout_s=120)
+    doc = yaml.safe_load(kube_config.read_text())
+    doc["audit_log"] = str(tmp_path / "audit.jsonl")
+    doc["environments"]["kubernetes"]["policy"] = {"require_approval": ["scale"]}
+    (tmp_path / "here.yaml").write_text(yaml.safe_dump(doc))
+    scale = ["act", "scale", "deployment/shop/web", "--param", "replicas=4", "--env", "kubernetes"]
+    refused = subprocess.run(
+        [CLI, *scale, "--config", "here.yaml"], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert refused.returncode == 1, refused.stderr
+    assert "scale on deployment/shop/web needs approval and no terminal can ask" in refused.stderr
+    assert "PolicyDenied" in refused.stderr
+    health = subprocess.run(
+        [CLI, "health", "--env", "kubernetes", "deployment/shop/web", "--json", "--config", "here.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert health.returncode == 0 and json.loads(health.stdout)["resource_id"] == "deployment/shop/web"
+    records = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    outcomes = [(r["operation"], r["outcome"]) for r in records]
+    assert outcomes == [("execute_action", "denied"), ("get_health", "succeeded")]
+    assert served() == 3  # two relayed commands, one request (the refused action ran none)
+
+
+def test_only_the_six_operations_are_relayed_and_only_by_a_detached_server(runtime_dir: Path, tmp_path: Path) -> None:
+    user_server.start_user_server(idle_timeout_s=120)
+    path = user_server.user_socket_path()
+    marker = tmp_path / "sandbox-made-by-the-server"
+    with socket.socket(socket.AF_UNIX) as conn:
+        conn.connect(str(path))
+        answers = conn.makefile("rb")
+        conn.sendall(b'{"cli": true}\n')
+        assert json.loads(answers.readline())["event"] == "shieldops_hello"
+        argv = ["sandbox", "up", "--dir", str(marker)]
+        conn.sendall(json.dumps({"argv": argv, "cwd": "/", "env": {}}).encode() + b"\n")
+        events = [json.loads(line) for line in answers]
+    assert events[-1] == {"event": "cli_exit", "rc": 2}
+    assert "only the six operations" in events[0]["text"]
+    assert not marker.exists()
+    own = WarmServer()
+    try:
+        own.start()
+        with socket.socket(socket.AF_UNIX) as conn:
+            conn.connect(str(own.socket_path))
+            conn.sendall(b'{"cli": true}\n')
+            answer = json.loads(conn.makefile("rb").readline())
+        assert answer["event"] == "shieldops_refused" and "runs no commands" in answer["reason"]
+    finally:
+        own.stop()
 
 
 def test_a_killed_server_is_not_trusted_and_start_replaces_it(runtime_dir: Path, kube_config: Path) -> None:
@@ -167,6 +231,17 @@ def test_the_socket_name_changes_with_the_code(tmp_path: Path, monkeypatch: pyte
     later = time.time() + 5
     os.utime(edited, (later, later))
     assert user_server.installation_fingerprint() != before
+
+
+def test_the_socket_name_changes_with_the_base_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server's runs get the base environment of whoever started it: a shell with another CA bundle, PATH or
+    locale must not use it."""
+    before = user_server.installation_fingerprint()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/somewhere/else/ca.pem")
+    changed = user_server.installation_fingerprint()
+    assert changed != before
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-in-the-base-environment")  # a credential travels per request
+    assert user_server.installation_fingerprint() == changed
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="needs root to connect as another user")

@@ -37,6 +37,7 @@ __all__ = [
     "ServerHandle",
     "WarmEngine",
     "WarmServer",
+    "attach_shared_server",
     "prefer_user_server",
     "request_header",
     "request_payload",
@@ -197,6 +198,12 @@ def prefer_user_server() -> None:
     this installation: what the CLI does. Library users opt in the same way, or pass ``WarmEngine(server)``."""
     global _prefer_user_server
     _prefer_user_server = True
+
+
+def attach_shared_server(handle: ServerHandle) -> None:
+    """Make ``handle`` this process's server (a command relayed to the per-user server uses that very server)."""
+    global _shared
+    _shared = handle
 
 
 def shared_server() -> ServerHandle:

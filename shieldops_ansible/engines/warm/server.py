@@ -534,15 +534,45 @@ def _reap_within(children: set[int], limit: int, seconds: float) -> None:
         _reap(children)
 
 
-def _reap(children: set[int]) -> None:
+def _reap(children: set[int], *others: set[int]) -> None:
+    groups = (children, *others)
     try:
-        while children:
+        while any(groups):
             pid, _ = os.waitpid(-1, os.WNOHANG)
             if pid == 0:
                 return
-            children.discard(pid)
+            for group in groups:
+                group.discard(pid)
     except ChildProcessError:
-        children.clear()
+        for group in groups:
+            group.clear()
+
+
+def _relay_command(
+    conn: socket.socket, server: socket.socket, socket_path: str, options: ServerOptions, relayed: set[int]
+) -> None:
+    """A CLI command relayed by the per-user server's client (see cli_relay.py): in a child of its own, apart from
+    the requests' cap (its requests take slots of their own). Only a detached server runs them."""
+    if not options.detached:
+        raise Refused("this server runs no commands")
+    if len(relayed) >= options.max_requests:
+        raise Refused(f"busy: {options.max_requests} commands are running", busy=True)
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            server.close()
+            _die_with_parent(signal.SIGKILL)
+            conn.settimeout(_REQUEST_READ_TIMEOUT_S)
+            from .cli_relay import serve_relayed_command
+
+            serve_relayed_command(conn, socket_path, lambda c: _read_line(c, MAX_REQUEST_BYTES, "command"))
+        except BaseException:  # a child must never return into the accept loop
+            code = 1
+        finally:
+            os._exit(code)
+    relayed.add(pid)
+    conn.close()
 
 
 def _options(argv: list[str]) -> tuple[str, ServerOptions]:
@@ -634,6 +664,7 @@ def main() -> None:
     os.dup2(devnull, 1)
     os.close(devnull)
     children: set[int] = set()
+    relayed: set[int] = set()  # children running a relayed CLI command (each makes requests of its own)
     scopes = ScopeCache()
     state: dict[str, Any] = {"served": 0, "running": 0, "started_at": time.time()}
     last_active = time.monotonic()
@@ -642,10 +673,10 @@ def main() -> None:
         ready, _, _ = select.select(watched, [], [], 1.0)
         if not options.detached and (parent_exit in ready or os.getppid() != parent):
             os._exit(0)  # our user is gone: so are we, and our requests with us (their PDEATHSIG)
-        if children:
+        if children or relayed:
             last_active = time.monotonic()
         if server.fileno() not in ready:
-            _reap(children)
+            _reap(children, relayed)
             if options.detached and not children and time.monotonic() - last_active > options.idle_timeout_s:
                 _stop(server, socket_path, children)
             continue
@@ -673,7 +704,12 @@ def main() -> None:
                 stopping = _control(conn, header, state, options)
                 conn.close()
                 if stopping:
-                    _stop(server, socket_path, children)
+                    _stop(server, socket_path, children | relayed)
+                continue
+            if isinstance(header, dict) and header.get("cli") is True:
+                _relay_command(conn, server, socket_path, options, relayed)
+                state["served"] += 1
+                last_active = time.monotonic()
                 continue
             _reap_within(children, options.max_requests, _FINISHING_S)
             if len(children) >= options.max_requests:

@@ -5,8 +5,9 @@ Where: ``$XDG_RUNTIME_DIR/shieldops-ansible/`` when that runtime directory is ou
 ``/tmp/shieldops-ansible-<uid>/``. The folder must be a real directory (not a link) that we own with no access
 for others; anything else is refused, because whoever controls the folder controls which socket we talk to. The
 socket's name carries a fingerprint of this installation (interpreter, project folder, and the newest change to
-our package, playbooks and collection), so that a command never talks to a server running other code: after an
-upgrade or an edit, commands start their own servers until the user starts a new one.
+our package, playbooks and collection) and of the base environment a server gives its runs, so that a command never
+talks to a server running other code or other settings: after an upgrade, an edit or in a shell with another PATH
+or CA bundle, commands start their own servers until the user starts a new one there.
 
 A client checks the kernel's word on the server's uid (``SO_PEERCRED``) before it sends anything; the server
 checks the client's the same way (see :mod:`.server`), and runs only what it would run for its own engine.
@@ -28,6 +29,7 @@ from typing import Any
 
 from ...errors import BackendUnavailable
 from ...paths import collections_dir, project_dir
+from ..environment import ansible_settings, base_environment
 from .server import DEFAULT_IDLE_TIMEOUT_S, peer_allowed
 
 __all__ = [
@@ -70,12 +72,15 @@ def _private_dir(path: Path, uid: int) -> bool:
 
 
 def installation_fingerprint() -> str:
-    """What makes two processes run the same code: interpreter, project folder, newest change to our content."""
+    """What makes two processes' runs the same: interpreter, project folder, newest change to our content, and the
+    base environment a server gives its runs (PATH, CA bundles, locale, SHIELDOPS_* settings: fixed when it starts,
+    so a client whose own differ must not use it)."""
     newest = 0
     package = Path(__file__).resolve().parents[2]
     for root in (package, project_dir() / "playbooks", collections_dir() / "ansible_collections" / "shieldops"):
         newest = max(newest, _newest_mtime(root))
-    text = "\0".join([os.path.realpath(sys.executable), str(project_dir()), str(newest)])
+    base = json.dumps(sorted((base_environment() | ansible_settings()).items()))
+    text = "\0".join([os.path.realpath(sys.executable), str(project_dir()), str(newest), base])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -105,7 +110,8 @@ def user_socket_path(*, create: bool = False) -> Path:
 
 
 def other_servers() -> list[Path]:
-    """Sockets of per-user servers that still answer but run other code (an earlier version or edit)."""
+    """Sockets of per-user servers that still answer but run other code (an earlier version or edit) or give their
+    runs another base environment."""
     try:
         folder = user_server_dir()
     except BackendUnavailable:
