@@ -647,6 +647,11 @@ def main() -> None:
     # What a child needs to check its request, imported here once (~0.2 s otherwise, in every request).
     from ... import config as _config  # noqa: F401
 
+    if options.detached:
+        # What a relayed CLI command's child runs (the facade and the CLI), likewise.
+        from ... import cli as _cli  # noqa: F401
+        from ... import connector as _connector  # noqa: F401
+
     provider_env_names()
     # Every fork (a request, its task workers, in-worker modules) first moves the objects that exist into the
     # permanent generation: a collector pass in the child would otherwise touch, and so copy, the whole heap.
