@@ -1,9 +1,16 @@
-"""A CLI command relayed to the per-user warm server must not import the facade: that is most of its start-up."""
+"""A CLI command relayed to the per-user warm server must not import the facade (that is most of its start-up), and
+what the relay carries arrives whole."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import socket
 import subprocess
 import sys
+import threading
+
+import pytest
 
 import shieldops_ansible
 from shieldops_ansible.engines import warm
@@ -25,3 +32,26 @@ def test_every_public_name_resolves() -> None:
         for name in package.__all__:
             assert getattr(package, name) is not None, name
     assert shieldops_ansible.connect.__module__ == "shieldops_ansible.connector"
+
+
+def test_a_relayed_output_of_megabytes_arrives_whole(capsys: pytest.CaptureFixture[str]) -> None:
+    """A 10,000-resource listing is one print of megabytes: it travels in pieces the client's bounded reader takes."""
+    from shieldops_ansible.engines.warm import cli_relay
+
+    text = json.dumps([{"id": f"i-{n:08d}", "name": "\u00e9\"\\\n" * 3} for n in range(40_000)], indent=2)
+    assert len(text) > 3 * (1 << 20)
+    server_side, client_side = socket.socketpair()
+    server_side.settimeout(10)  # a client that stops reading fails the test instead of hanging it
+    with server_side, client_side:
+
+        def send() -> None:
+            with contextlib.suppress(OSError):
+                cli_relay._Stream(server_side, "stdout", threading.Lock()).write(text)
+                server_side.sendall(b'{"event": "cli_exit", "rc": 0}\n')
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        rc = cli_relay._answer(client_side, client_side.makefile("rb"))
+        sender.join()
+    assert rc == 0
+    assert capsys.readouterr().out == text

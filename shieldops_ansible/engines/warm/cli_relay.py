@@ -33,6 +33,7 @@ __all__ = ["RELAYED_COMMANDS", "ask_on_terminal", "relay", "serve_relayed_comman
 # Only the six operations: the server never runs a sandbox, the demo or an MCP server for a client.
 RELAYED_COMMANDS = frozenset({"health", "list", "act", "events", "snapshot", "rollback"})
 _MAX_LINE = 1 << 20
+_OUTPUT_PIECE = 64 << 10  # characters of output per event: even escaped, well under _MAX_LINE
 
 
 def relay(argv: Sequence[str]) -> int | None:
@@ -112,8 +113,10 @@ class _Stream:
         self._conn, self._name, self._lock = conn, name, lock
 
     def write(self, text: str) -> int:
-        if text:
-            line = json.dumps({"event": "cli_output", "stream": self._name, "text": text}).encode() + b"\n"
+        # In pieces: a 10,000-resource listing is one print of megabytes, and the client reads bounded lines.
+        for start in range(0, len(text), _OUTPUT_PIECE):
+            piece = text[start : start + _OUTPUT_PIECE]
+            line = json.dumps({"event": "cli_output", "stream": self._name, "text": piece}).encode() + b"\n"
             with self._lock:
                 self._conn.sendall(line)
         return len(text)
