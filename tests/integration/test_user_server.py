@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -17,10 +18,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from shieldops_ansible.engines.processes import descendants
 from shieldops_ansible.engines.warm import WarmServer, user_server
 from shieldops_ansible.errors import BackendUnavailable
 from shieldops_ansible.providers.kubernetes.sandbox import KubernetesSandboxBackend
 from shieldops_ansible.sandbox import manager
+from tests.fault_proxy import FaultProxy
 from tests.support import run_as_nobody
 
 pytestmark = pytest.mark.integration
@@ -122,6 +125,37 @@ def test_a_relayed_command_runs_in_the_commands_folder_with_its_policy(
     outcomes = [(r["operation"], r["outcome"]) for r in records]
     assert outcomes == [("execute_action", "denied"), ("get_health", "succeeded")]
     assert served() == 3  # two relayed commands, one request (the refused action ran none)
+
+
+def test_ctrl_c_on_a_relayed_command_ends_its_child_and_run(
+    runtime_dir: Path, kube_config: Path, tmp_path: Path
+) -> None:
+    """The command is interrupted while its action's write hangs: the relayed facade child and its request's run
+    in the server end too (nothing keeps acting for a user who gave up), and the server serves the next one."""
+    info = user_server.start_user_server(idle_timeout_s=120)
+    with FaultProxy.kubernetes(kube_config.parent / "kubernetes") as proxy:
+        doc = yaml.safe_load(kube_config.read_text())
+        doc["environments"]["proxied"] = {**doc["environments"]["kubernetes"], "server": proxy.url}
+        config = tmp_path / "proxied.yaml"
+        config.write_text(yaml.safe_dump(doc))
+        proxy.fault = "hang"
+        command = [CLI, "act", "scale", "deployment/shop/web", "--param", "replicas=5", "--env", "proxied"]
+        cli_process = subprocess.Popen(
+            [*command, "--config", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        _wait_for(lambda: proxy.writes >= 1 or cli_process.poll() is not None, timeout_s=120)
+        assert proxy.writes >= 1, cli_process.stderr.read() if cli_process.stderr else ""
+        working = descendants(info["pid"])
+        assert len(working) >= 2  # the relayed child, and the request's child under the server
+        assert not descendants(cli_process.pid)  # nothing of the command's own: it only relays
+        cli_process.send_signal(signal.SIGINT)
+        assert cli_process.wait(timeout=60) == 130
+        _wait_for(lambda: not [pid for pid in working if _running(pid)], timeout_s=60)
+        proxy.fault = None
+    answer = user_server.ping(user_server.user_socket_path())
+    assert answer is not None and answer["pid"] == info["pid"] and answer["requests_running"] == 0
+    health = cli("health", "--env", "kubernetes", "--config", str(kube_config), "deployment/shop/web", "--json")
+    assert json.loads(health.stdout)["resource_id"] == "deployment/shop/web"
 
 
 def test_only_the_six_operations_are_relayed_and_only_by_a_detached_server(runtime_dir: Path, tmp_path: Path) -> None:
@@ -267,6 +301,10 @@ def test_another_uid_can_neither_stop_nor_ask(runtime_dir: Path) -> None:
     assert answer["event"] == "shieldops_refused" and "only its owner" in answer["reason"]
     still = user_server.ping(path)
     assert still is not None and still["pid"] == info["pid"]
+
+
+def _running(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists() and not _zombie(pid)
 
 
 def _zombie(pid: int) -> bool:
