@@ -93,8 +93,11 @@ def _newest_mtime(root: Path) -> int:
                 if entry.name == "__pycache__":
                     continue
                 if entry.is_dir(follow_symlinks=False):
+                    # Not the folder's own mtime: it changes when Python first writes a __pycache__ in it, which
+                    # in a fresh checkout gave the same code two fingerprints minutes apart.
                     stack.append(entry.path)
-                newest = max(newest, entry.stat(follow_symlinks=False).st_mtime_ns)
+                else:
+                    newest = max(newest, entry.stat(follow_symlinks=False).st_mtime_ns)
     return newest
 
 
