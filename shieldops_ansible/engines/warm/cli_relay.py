@@ -150,6 +150,9 @@ def serve_relayed_command(conn: socket.socket, socket_path: str, read_request: A
         return
     assert isinstance(argv, list) and isinstance(cwd, str) and isinstance(env, dict)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    # The watcher interrupts the command with SIGINT, whatever the server inherited (a server started from a
+    # background job or a script ignores SIGINT, and so would this child).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update(env)
