@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -18,6 +17,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from stats import summary  # bench/stats.py
 
 from shieldops_ansible import Action, InfraConnector, TimeRange
 
@@ -73,13 +74,13 @@ async def _at_concurrency(calls: list[Call], concurrency: int, total: int) -> di
     started = time.perf_counter()
     await asyncio.gather(*(one(calls[i % len(calls)]) for i in range(total)))
     elapsed = time.perf_counter() - started
-    ordered = sorted(latencies)
+    figures = summary(latencies)
     return {
         "concurrency": concurrency,
         "requests": total,
         "ops_per_s": round(total / elapsed, 2),
-        "median_ms": round(statistics.median(ordered), 1),
-        "p95_ms": round(ordered[max(0, round(0.95 * len(ordered)) - 1)], 1),
+        "median_ms": figures["median_ms"],
+        "p95_ms": figures["p95_ms"],
         "errors": len(errors),
         "first_errors": errors[:3],
     }
@@ -140,16 +141,11 @@ def cli_command(config: Path, rounds: int) -> dict[str, Any]:
         without = once()
         subprocess.run([cli, "warm-server", "start"], env=env, check=True, capture_output=True, timeout=120)
         once()  # its first request
-        samples = sorted(once() for _ in range(rounds))
+        samples = [once() for _ in range(rounds)]
     finally:
         subprocess.run([cli, "warm-server", "stop"], env=env, check=False, capture_output=True, timeout=120)
         shutil.rmtree(runtime, ignore_errors=True)
-    return {
-        "n": rounds,
-        "median_ms": round(statistics.median(samples), 1),
-        "p95_ms": round(samples[max(0, round(0.95 * rounds) - 1)], 1),
-        "without_server_ms": round(without, 1),
-    }
+    return {**summary(samples), "without_server_ms": round(without, 1)}
 
 
 def target_rows(report: dict[str, Any]) -> list[tuple[str, float | None, float, bool | None]]:

@@ -21,7 +21,6 @@ import platform
 import shlex
 import shutil
 import ssl
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from typing import Any
 import boto3
 import fleet  # bench/fleet.py: a script's own folder is first on sys.path
 import requests
+from stats import summary  # bench/stats.py
 
 from shieldops_ansible import Action, InfraConnector, TimeRange, connect
 from shieldops_ansible.config import load_config
@@ -51,12 +51,6 @@ HERE = Path(__file__).resolve().parent
 Call = Callable[[], Awaitable[Any]]
 READ_TARGET_MS, ACTION_TARGET_MS = 150.0, 250.0  # issue 17
 PROVIDERS = ["aws", "linux", "kubernetes", "gcp", "azure"]
-
-
-def summary(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, max(0, round(0.95 * len(ordered)) - 1))]
-    return {"n": len(samples), "median_ms": round(statistics.median(samples), 1), "p95_ms": round(p95, 1)}
 
 
 async def timed(call: Call) -> float:

@@ -41,8 +41,8 @@ __all__ = [
     "prefer_user_server",
     "request_header",
     "request_payload",
-    "server_command",
     "shared_server",
+    "spawn_server",
 ]
 
 _PRIVATE_EVENTS = {"shieldops_hello", "shieldops_started", "shieldops_finished"}
@@ -96,19 +96,13 @@ class WarmServer:
                 return
             self._cleanup()
             self._dir = Path(tempfile.mkdtemp(prefix="shieldops-warm-"))
-            argv, env = server_command(
-                self.socket_path, max_requests=self._max_requests, extra_playbooks=self._extra_playbooks
-            )
-            env["ANSIBLE_LOCAL_TEMP"] = str(self._dir / "tmp")
             try:
-                self._proc = subprocess.Popen(
-                    argv,
-                    cwd=str(project_dir()),
-                    env=env,
-                    stdin=subprocess.DEVNULL,
+                self._proc = spawn_server(
+                    self.socket_path,
+                    max_requests=self._max_requests,
+                    extra_playbooks=self._extra_playbooks,
+                    env={"ANSIBLE_LOCAL_TEMP": str(self._dir / "tmp")},
                     stdout=subprocess.PIPE,
-                    stderr=subprocess.DEVNULL,
-                    start_new_session=True,
                 )
             except OSError as exc:
                 self._cleanup()
@@ -158,17 +152,31 @@ def _ready_line(proc: subprocess.Popen[bytes], timeout_s: float) -> bytes:
     return line.strip()
 
 
-def server_command(
-    socket_path: Path, *, max_requests: int, extra_playbooks: Iterable[str]
-) -> tuple[list[str], dict[str, str]]:
-    """The command line and environment of a server listening on ``socket_path``."""
-    # An allow-listed environment, never ours: credentials and proxies reach requests only.
-    env = base_environment() | ansible_settings()
+def spawn_server(
+    socket_path: Path,
+    *,
+    max_requests: int,
+    extra_playbooks: Iterable[str] = (),
+    options: Iterable[str] = (),
+    env: Mapping[str, str] | None = None,
+    stdout: int = subprocess.DEVNULL,
+) -> subprocess.Popen[bytes]:
+    """Start a server process listening on ``socket_path``, in a session of its own (so it can be killed with all
+    it began); ``options``: more of its command line, ``env``: more of its environment."""
     argv = [sys.executable, "-m", "shieldops_ansible.engines.warm.server", str(socket_path)]
     argv += ["--max-requests", str(max_requests)]
     for folder in extra_playbooks:
         argv += ["--extra-playbooks", folder]
-    return argv, env
+    return subprocess.Popen(
+        [*argv, *options],
+        cwd=str(project_dir()),
+        # An allow-listed environment, never ours: credentials and proxies reach requests only.
+        env=base_environment() | ansible_settings() | dict(env or {}),
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 class ServerHandle(Protocol):

@@ -45,6 +45,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import ctypes
+import functools
 import gc
 import importlib
 import json
@@ -59,6 +60,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -548,6 +550,24 @@ def _reap(children: set[int], *others: set[int]) -> None:
             group.clear()
 
 
+def _fork_child(serve: Callable[[], None], server: socket.socket, parent_exit: int | None) -> int:
+    """Fork a child that lets go of the listening socket (and the parent watch), runs ``serve`` and exits: a child
+    never returns into the accept loop. Its pid, in the parent."""
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            server.close()
+            if parent_exit is not None:
+                os.close(parent_exit)
+            serve()
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    return pid
+
+
 def _relay_command(
     conn: socket.socket, server: socket.socket, socket_path: str, options: ServerOptions, relayed: set[int]
 ) -> None:
@@ -557,21 +577,15 @@ def _relay_command(
         raise Refused("this server runs no commands")
     if len(relayed) >= options.max_requests:
         raise Refused(f"busy: {options.max_requests} commands are running", busy=True)
-    pid = os.fork()
-    if pid == 0:
-        code = 0
-        try:
-            server.close()
-            _die_with_parent(signal.SIGKILL)
-            conn.settimeout(_REQUEST_READ_TIMEOUT_S)
-            from .cli_relay import serve_relayed_command
 
-            serve_relayed_command(conn, socket_path, lambda c: _read_line(c, MAX_REQUEST_BYTES, "command"))
-        except BaseException:  # a child must never return into the accept loop
-            code = 1
-        finally:
-            os._exit(code)
-    relayed.add(pid)
+    def serve() -> None:
+        _die_with_parent(signal.SIGKILL)
+        conn.settimeout(_REQUEST_READ_TIMEOUT_S)
+        from .cli_relay import serve_relayed_command
+
+        serve_relayed_command(conn, socket_path, lambda c: _read_line(c, MAX_REQUEST_BYTES, "command"))
+
+    relayed.add(_fork_child(serve, server, None))
     conn.close()
 
 
@@ -724,19 +738,7 @@ def main() -> None:
             _refuse(conn, refusal, linger_s=0)
             conn.close()
             continue
-        pid = os.fork()
-        if pid == 0:
-            code = 0
-            try:
-                server.close()
-                if parent_exit is not None:
-                    os.close(parent_exit)
-                _serve_request(conn, options, scope)
-            except BaseException:  # a child must never return into the accept loop
-                code = 1
-            finally:
-                os._exit(code)
-        children.add(pid)
+        children.add(_fork_child(functools.partial(_serve_request, conn, options, scope), server, parent_exit))
         state["served"] += 1
         last_active = time.monotonic()
         conn.close()

@@ -21,7 +21,6 @@ import json
 import os
 import socket
 import stat
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -157,24 +156,15 @@ def start_user_server(
     *, idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S, max_requests: int = 16, start_timeout_s: float = 60.0
 ) -> dict[str, Any]:
     """Start the per-user server detached from us (it outlives this process) unless one runs; its ping answer."""
-    from .engine import server_command  # the engine's server start, shared
+    from .engine import spawn_server  # the engine's server start, shared
 
     path = user_socket_path(create=True)
     if (running := ping(path)) is not None:
         return running | {"already_running": True}
     with contextlib.suppress(FileNotFoundError):
         path.unlink()  # a socket no server answers on: its server was killed
-    argv, env = server_command(path, max_requests=max_requests, extra_playbooks=())
-    argv += ["--detached", "--idle-timeout", str(idle_timeout_s)]
-    proc = subprocess.Popen(
-        argv,
-        cwd=str(project_dir()),
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # not in our session: the terminal's hang-up does not reach it
-    )
+    # In a session of its own: the terminal's hang-up does not reach it.
+    proc = spawn_server(path, max_requests=max_requests, options=["--detached", "--idle-timeout", str(idle_timeout_s)])
     deadline = time.monotonic() + start_timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
