@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -202,6 +203,30 @@ def test_a_killed_server_is_not_trusted_and_start_replaces_it(runtime_dir: Path,
     second = user_server.start_user_server(idle_timeout_s=120)
     assert not second["already_running"] and second["pid"] != first["pid"]
     assert served() == 0
+
+
+def test_the_servers_runs_keep_their_temporary_files_in_its_private_folder(
+    runtime_dir: Path, kube_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ansible's local temp (module payloads, each process's folder) is the server's own 0700 folder beside its
+    socket, not ~/.ansible/tmp: removed when the server stops, and what a killed server left at the next start."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    info = user_server.start_user_server(idle_timeout_s=120)
+    local_tmp = user_server.local_tmp_path(user_server.user_socket_path())
+    assert stat.S_IMODE(local_tmp.stat().st_mode) == 0o700
+    health = cli("health", "--env", "kubernetes", "--config", str(kube_config), CHECKOUT, "--json")
+    assert json.loads(health.stdout)["resource_id"] == CHECKOUT
+    assert any(local_tmp.iterdir())  # the server's own ansible-local-* folder
+    assert not list(home.glob(".ansible/tmp/ansible-local-*"))  # (~/.ansible/tmp is the local connection's)
+    os.kill(info["pid"], 9)  # we started it
+    _wait_for(lambda: user_server.ping(user_server.user_socket_path()) is None)
+    (local_tmp / "left-by-the-killed-server").write_text("x")
+    user_server.start_user_server(idle_timeout_s=120)
+    assert not (local_tmp / "left-by-the-killed-server").exists()
+    assert "stopped: " in cli("warm-server", "stop").stdout
+    _wait_for(lambda: not local_tmp.exists())
 
 
 def test_an_idle_server_exits_and_removes_its_socket(runtime_dir: Path) -> None:

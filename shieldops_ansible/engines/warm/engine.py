@@ -101,7 +101,7 @@ class WarmServer:
                     self.socket_path,
                     max_requests=self._max_requests,
                     extra_playbooks=self._extra_playbooks,
-                    env={"ANSIBLE_LOCAL_TEMP": str(self._dir / "tmp")},
+                    options=["--local-tmp", str(self._dir / "tmp")],
                     stdout=subprocess.PIPE,
                 )
             except OSError as exc:
@@ -158,11 +158,10 @@ def spawn_server(
     max_requests: int,
     extra_playbooks: Iterable[str] = (),
     options: Iterable[str] = (),
-    env: Mapping[str, str] | None = None,
     stdout: int = subprocess.DEVNULL,
 ) -> subprocess.Popen[bytes]:
     """Start a server process listening on ``socket_path``, in a session of its own (so it can be killed with all
-    it began); ``options``: more of its command line, ``env``: more of its environment."""
+    it began); ``options``: more of its command line."""
     argv = [sys.executable, "-m", "shieldops_ansible.engines.warm.server", str(socket_path)]
     argv += ["--max-requests", str(max_requests)]
     for folder in extra_playbooks:
@@ -171,7 +170,7 @@ def spawn_server(
         [*argv, *options],
         cwd=str(project_dir()),
         # An allow-listed environment, never ours: credentials and proxies reach requests only.
-        env=base_environment() | ansible_settings() | dict(env or {}),
+        env=base_environment() | ansible_settings(),
         stdin=subprocess.DEVNULL,
         stdout=stdout,
         stderr=subprocess.DEVNULL,

@@ -1,7 +1,7 @@
 """The warm engine's server: Ansible, the collections and the SDKs imported once; one forked child per request.
 
     python -m shieldops_ansible.engines.warm.server SOCKET_PATH [--max-requests N] [--extra-playbooks DIR]...
-        [--detached [--idle-timeout S]]
+        [--detached [--idle-timeout S]] [--local-tmp DIR]
 
 Protocol (a Unix socket, mode 0600 in a 0700 directory), JSON lines. The client sends a header (at most 8 KiB,
 no secret) ``{"config", "environment", "cwd"}`` and waits. The server answers either
@@ -102,6 +102,9 @@ class ServerOptions:
     max_requests: int = 16
     detached: bool = False
     idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
+    # A private folder the server owns: its runs' ANSIBLE_LOCAL_TEMP (module payloads, Ansible's per-process
+    # folders), removed when it stops, so that what a killed request leaves there never outlives the server.
+    local_tmp: Path | None = None
 
 
 class Refused(Exception):
@@ -598,6 +601,7 @@ def _options(argv: list[str]) -> tuple[str, ServerOptions]:
     parser.add_argument("--extra-playbooks", action="append", default=[])
     parser.add_argument("--detached", action="store_true")
     parser.add_argument("--idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT_S)
+    parser.add_argument("--local-tmp")
     args = parser.parse_args(argv)
     folders = tuple(Path(os.path.realpath(folder)) for folder in args.extra_playbooks)
     return args.socket_path, ServerOptions(
@@ -605,6 +609,7 @@ def _options(argv: list[str]) -> tuple[str, ServerOptions]:
         max_requests=max(1, args.max_requests),
         detached=args.detached,
         idle_timeout_s=max(1.0, args.idle_timeout),
+        local_tmp=Path(args.local_tmp) if args.local_tmp else None,
     )
 
 
@@ -631,8 +636,8 @@ def _control(conn: socket.socket, header: Any, state: dict[str, Any], options: S
     raise Refused("unknown control command")
 
 
-def _stop(server: socket.socket, socket_path: str, children: set[int]) -> None:
-    """Stop accepting, remove the socket, let running requests finish (bounded), exit."""
+def _stop(server: socket.socket, socket_path: str, children: set[int], options: ServerOptions) -> None:
+    """Stop accepting, remove the socket, let running requests finish (bounded), remove the local temp, exit."""
     server.close()
     with contextlib.suppress(OSError):
         os.unlink(socket_path)
@@ -640,6 +645,8 @@ def _stop(server: socket.socket, socket_path: str, children: set[int]) -> None:
     while children and time.monotonic() < deadline:
         time.sleep(0.05)
         _reap(children)
+    if options.local_tmp is not None:
+        shutil.rmtree(options.local_tmp, ignore_errors=True)
     os._exit(0)
 
 
@@ -652,6 +659,8 @@ def main() -> None:
     # turns readable the moment it exits (the 1 s look at getppid() is the fallback where pidfds are missing).
     parent = os.getppid()
     parent_exit = None if options.detached else _parent_exit_fd(parent)
+    if options.local_tmp is not None:
+        os.environ["ANSIBLE_LOCAL_TEMP"] = str(options.local_tmp)  # before Ansible's constants are read
     os.environ["ANSIBLE_STDOUT_CALLBACK"] = _CALLBACK
     os.environ.setdefault("ANSIBLE_DISPLAY_TRACEBACK", "error")
     from . import sdk_warmup
@@ -697,7 +706,7 @@ def main() -> None:
         if server.fileno() not in ready:
             _reap(children, relayed)
             if options.detached and not children and time.monotonic() - last_active > options.idle_timeout_s:
-                _stop(server, socket_path, children)
+                _stop(server, socket_path, children, options)
             continue
         try:
             conn, _ = server.accept()
@@ -723,7 +732,7 @@ def main() -> None:
                 stopping = _control(conn, header, state, options)
                 conn.close()
                 if stopping:
-                    _stop(server, socket_path, children | relayed)
+                    _stop(server, socket_path, children | relayed, options)
                 continue
             if isinstance(header, dict) and header.get("cli") is True:
                 _relay_command(conn, server, socket_path, options, relayed)

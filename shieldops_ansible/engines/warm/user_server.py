@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import socket
 import stat
 import sys
@@ -34,6 +35,7 @@ from .server import DEFAULT_IDLE_TIMEOUT_S, peer_allowed
 __all__ = [
     "UserServer",
     "installation_fingerprint",
+    "local_tmp_path",
     "other_servers",
     "ping",
     "send_control",
@@ -111,6 +113,11 @@ def user_socket_path(*, create: bool = False) -> Path:
     return path
 
 
+def local_tmp_path(socket_path: Path) -> Path:
+    """The folder of a per-user server's runs' temporary files (ANSIBLE_LOCAL_TEMP), beside its socket."""
+    return socket_path.with_suffix(".tmp")
+
+
 def other_servers() -> list[Path]:
     """Sockets of per-user servers that still answer but run other code (an earlier version or edit) or give their
     runs another base environment."""
@@ -163,8 +170,14 @@ def start_user_server(
         return running | {"already_running": True}
     with contextlib.suppress(FileNotFoundError):
         path.unlink()  # a socket no server answers on: its server was killed
+    # Its runs' local temp, private like the socket and removed when it stops; what a killed server left is
+    # removed here (no server answers on this socket).
+    local_tmp = local_tmp_path(path)
+    shutil.rmtree(local_tmp, ignore_errors=True)
+    local_tmp.mkdir(mode=stat.S_IRWXU)
     # In a session of its own: the terminal's hang-up does not reach it.
-    proc = spawn_server(path, max_requests=max_requests, options=["--detached", "--idle-timeout", str(idle_timeout_s)])
+    options = ["--detached", "--idle-timeout", str(idle_timeout_s), "--local-tmp", str(local_tmp)]
+    proc = spawn_server(path, max_requests=max_requests, options=options)
     deadline = time.monotonic() + start_timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
