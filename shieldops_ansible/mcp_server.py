@@ -2,7 +2,8 @@
 
 Over stdio (issue 18's slices so far). The tools are ``list_environments``, ``describe_environment``,
 ``list_resources``, ``get_health``, ``get_events``, ``create_snapshot`` and ``execute_action``; every tool that names
-an environment takes ``environment`` as an enum of the served ones. Read-only by default: ``execute_action`` runs
+an environment takes ``environment`` as an enum of the served ones; listings and events come in pages under a byte
+cap (``mcp_output``). Read-only by default: ``execute_action`` runs
 dry runs only (a real action is refused as a tool error) and ``rollback`` is not offered. With writes allowed, a
 dry run's result carries ``details.confirmation``: a token bound to that action (type, resource, parameters) and
 environment, single use, valid for ``CONFIRMATION_TTL_S``; a real action needs it as ``confirmation``, else it is
@@ -32,7 +33,9 @@ from pydantic import BaseModel, Field, ValidationError
 
 from .config import Config, load_config
 from .connector import InfraConnector, connect
+from .engines.base import Engine
 from .errors import ShieldOpsError
+from .mcp_output import CursorRefused, Listings, bounded, query_digest
 from .models import Action, ActionResult, Event, HealthStatus, Resource, RollbackResult, Snapshot, TimeRange
 from .validation import clean_output
 
@@ -75,12 +78,29 @@ class EnvironmentDescription(BaseModel):
     writes: bool = Field(description="whether this server runs real actions (false: dry runs only)")
 
 
+_NEXT = "the cursor of the next page (pass it as cursor with the same arguments), or null on the last page"
+
+
 class ResourceList(BaseModel):
-    resources: list[Resource]
+    resources: list[Resource] = Field(description="one page: raw only where include_raw was asked for")
+    total: int = Field(description="how many the whole listing holds")
+    next_cursor: str | None = Field(default=None, description=_NEXT)
 
 
 class EventList(BaseModel):
-    events: list[Event]
+    events: list[Event] = Field(description="one page, oldest first as the provider reported them")
+    total: int = Field(description="how many events the window holds")
+    next_cursor: str | None = Field(default=None, description=_NEXT)
+
+
+# Per answer model: the fields emptied (largest first) when an answer is over the byte cap, and what stays of them.
+_OMITTABLE: dict[type[BaseModel], tuple[str, ...]] = {
+    Snapshot: ("state", "handles"),
+    ActionResult: ("diff", "details"),
+    HealthStatus: ("checks", "metrics"),
+    RollbackResult: ("restored",),
+}
+_KEEP = {"details": ("confirmation", "confirmation_ttl_s")}
 
 
 class _Server(MCPServer):
@@ -167,14 +187,17 @@ def _caller(ctx: Context[Any, Any] | None) -> dict[str, str]:
 class _Connections:
     """One connector per served environment, opened on first use and closed with the server."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, engine: Engine | None) -> None:
         self._config = config
+        self._engine = engine
         self._open: dict[str, InfraConnector] = {}
 
     def get(self, name: str, ctx: Context[Any, Any] | None = None) -> InfraConnector:
         """The environment's connector, acting for the tool call's client (its audit records name it)."""
         if name not in self._open:
-            self._open[name] = connect(name, config=self._config.path, approver=_approve_confirmed(name))
+            self._open[name] = connect(
+                name, config=self._config.path, approver=_approve_confirmed(name), engine=self._engine
+            )
         return self._open[name].acting_for(_caller(ctx))
 
     async def aclose(self) -> None:
@@ -184,38 +207,53 @@ class _Connections:
         self._open.clear()
 
 
-def _text(value: BaseModel) -> str:
-    text = json.dumps(value.model_dump(mode="json"), separators=(",", ":"), default=str)
-    return text if len(text) <= _TEXT_LIMIT else text[:_TEXT_LIMIT] + " ...(truncated; the structured content is whole)"
-
-
 def _answer(value: BaseModel) -> CallToolResult:
-    return CallToolResult(
-        content=[TextContent(type="text", text=_text(value))], structured_content=value.model_dump(mode="json")
-    )
+    content = bounded(value.model_dump(mode="json"), _OMITTABLE.get(type(value), ()), keep=_KEEP)
+    return _content(content)
+
+
+def _content(content: dict[str, Any]) -> CallToolResult:
+    text = json.dumps(content, separators=(",", ":"), default=str)
+    if len(text) > _TEXT_LIMIT:
+        text = text[:_TEXT_LIMIT] + " ...(truncated; the structured content is whole)"
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=content)
 
 
 def _refusal(message: str) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=message)], is_error=True)
 
 
-async def _call(work: Callable[[], Awaitable[BaseModel]]) -> CallToolResult:
+async def _call(work: Callable[[], Awaitable[BaseModel | dict[str, Any]]]) -> CallToolResult:
     try:
-        return _answer(await work())
+        answer = await work()
     except ShieldOpsError as error:
         return _refusal(f"{type(error).__name__}: {error}")
+    except CursorRefused as error:
+        return _refusal(f"InvalidRequest: {error}")
+    return _content(answer) if isinstance(answer, dict) else _answer(answer)
+
+
+_LIMIT = Field(ge=1, le=500, description="at most this many per page (fewer where the answer's byte cap is reached)")
+_CURSOR = Field(description="next_cursor of the previous page; leave out for the first page", max_length=64)
 
 
 def build_server(
-    config: str | Path | None = None, environments: list[str] | None = None, *, allow_writes: bool = False
+    config: str | Path | None = None,
+    environments: list[str] | None = None,
+    *,
+    allow_writes: bool = False,
+    engine: Engine | None = None,
 ) -> MCPServer:
-    """The server for the config file's environments (or the named ones); read-only unless ``allow_writes``."""
+    """The server for the config file's environments (or the named ones); read-only unless ``allow_writes``.
+    ``engine``: the one every environment's connector runs on (default: each its configured engine; tests plug
+    the seam's test double in here)."""
     cfg = load_config(config)
     names = list(environments or sorted(cfg.environments))
     for name in names:
         cfg.environment(name)  # an unknown name fails here, with the names the file defines
-    connections = _Connections(cfg)
+    connections = _Connections(cfg, engine)
     confirmations = _Confirmations()
+    listings = Listings()
 
     @contextlib.asynccontextmanager
     async def lifespan(_server: MCPServer) -> AsyncIterator[None]:
@@ -280,13 +318,24 @@ def build_server(
         environment: str,
         resource_type: Annotated[str, Field(description="a common type (instance, service, ...) or a native type")],
         filters: Annotated[dict[str, Any] | None, Field(description="name, tags, state and provider filters")] = None,
+        limit: Annotated[int, _LIMIT] = 50,
+        cursor: Annotated[str | None, _CURSOR] = None,
+        include_raw: Annotated[bool, Field(description="include each provider's own description (large)")] = False,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, ResourceList]:
-        """The resources of a type in the environment, filtered."""
+        """The resources of a type in the environment, filtered, a page at a time."""
+        query = {"environment": environment, "resource_type": resource_type, "filters": filters or {}}
+        digest = query_digest("list_resources", {**query, "include_raw": include_raw})
 
-        async def work() -> BaseModel:
-            found = await connections.get(environment, ctx).list_resources(resource_type, dict(filters or {}))
-            return ResourceList(resources=found)
+        async def work() -> dict[str, Any]:
+            items = None
+            if cursor is None:
+                found = await connections.get(environment, ctx).list_resources(resource_type, dict(filters or {}))
+                items = [r.model_dump(mode="json", exclude=None if include_raw else {"raw"}) for r in found]
+            page, total, next_cursor = listings.page(
+                digest, items, cursor=cursor, limit=limit, omittable=("raw", "tags")
+            )
+            return {"resources": page, "total": total, "next_cursor": next_cursor}
 
         return await _call(work)
 
@@ -300,14 +349,24 @@ def build_server(
         environment: str,
         resource_id: str,
         minutes: Annotated[int, Field(ge=1, le=10080, description="the window: the last N minutes")] = 60,
+        limit: Annotated[int, _LIMIT] = 100,
+        cursor: Annotated[str | None, _CURSOR] = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, EventList]:
-        """A resource's events in the last ``minutes`` minutes."""
-        end = datetime.now(UTC)
-        window = TimeRange(start=end - timedelta(minutes=minutes), end=end)
+        """A resource's events in the last ``minutes`` minutes, a page at a time (a cursor pages through the
+        window its first page read)."""
+        query = {"environment": environment, "resource_id": resource_id, "minutes": minutes}
+        digest = query_digest("get_events", query)
 
-        async def work() -> BaseModel:
-            return EventList(events=await connections.get(environment, ctx).get_events(resource_id, window))
+        async def work() -> dict[str, Any]:
+            items = None
+            if cursor is None:
+                end = datetime.now(UTC)
+                window = TimeRange(start=end - timedelta(minutes=minutes), end=end)
+                found = await connections.get(environment, ctx).get_events(resource_id, window)
+                items = [event.model_dump(mode="json") for event in found]
+            page, total, next_cursor = listings.page(digest, items, cursor=cursor, limit=limit, omittable=("message",))
+            return {"events": page, "total": total, "next_cursor": next_cursor}
 
         return await _call(work)
 

@@ -28,6 +28,19 @@ def sampled_environments() -> list[str]:
     return sorted(name for backend in manager.found_backends() for name in backend.sampled_environments)
 
 
+def offline_config(tmp_path: Path, environments: str, *, audit_log: bool = False) -> Path:
+    """A config file in ``tmp_path`` for tests that reach no backend (the engine seam's test double): its own state
+    directory and snapshot key, maybe an audit log, and ``environments`` (the YAML lines under ``environments:``)."""
+    path = tmp_path / "shieldops.yaml"
+    audit = f"audit_log: {tmp_path / 'audit.jsonl'}\n" if audit_log else ""
+    path.write_text(
+        f"state_dir: {tmp_path / 'state'}\n"
+        f"snapshot_key_file: {tmp_path / 'keys' / 'snapshot.key'}\n"
+        f"{audit}environments:\n{environments}"
+    )
+    return path
+
+
 def action(sample: ActionSample, **fields: Any) -> Action:
     """The Action of a sample, with ``fields`` (dry_run, reason) added."""
     return Action(type=sample["type"], resource_id=sample["resource_id"], parameters=sample["parameters"], **fields)

@@ -85,6 +85,26 @@ async def test_reads_and_a_dry_run_on_every_environment(sandbox: Sandbox, enviro
         assert (result.structured_content or {})["status"] == "dry_run"
 
 
+async def test_a_real_listing_pages_with_its_cursor(sandbox: Sandbox) -> None:
+    """One listing of the sandbox's Kubernetes services, a resource per page: the pages are the listing, in order,
+    and the raw descriptions stay out unless asked for."""
+    arguments = {"environment": "kubernetes", "resource_type": "service"}
+    async with _client(sandbox) as client:
+        whole = (await client.call_tool("list_resources", {**arguments, "include_raw": True})).structured_content or {}
+        assert whole["next_cursor"] is None and whole["total"] == len(whole["resources"]) >= 2
+        assert all(r["raw"] for r in whole["resources"])
+        paged: list[dict[str, Any]] = []
+        page = (await client.call_tool("list_resources", {**arguments, "limit": 1})).structured_content or {}
+        while True:
+            assert len(page["resources"]) == 1 and page["total"] == whole["total"]
+            paged += page["resources"]
+            if page["next_cursor"] is None:
+                break
+            next_page = {**arguments, "limit": 1, "cursor": page["next_cursor"]}
+            page = (await client.call_tool("list_resources", next_page)).structured_content or {}
+    assert paged == [{k: v for k, v in r.items() if k != "raw"} for r in whole["resources"]]
+
+
 async def test_a_real_action_is_refused_and_nothing_runs(sandbox: Sandbox) -> None:
     live = sandbox.samples("linux")["repeatable_action"]
     pid = sandbox.supervisor_pid("web-1", "web")

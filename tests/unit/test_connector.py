@@ -21,6 +21,7 @@ from shieldops_ansible import (
 from shieldops_ansible.engines.base import RunRequest, RunResult
 from shieldops_ansible.engines.testing import ScriptedEngine
 from shieldops_ansible.snapshots import signing
+from tests.support import offline_config
 
 IID = "i-0123456789abcdef0"
 SNAPSHOT = {
@@ -37,15 +38,9 @@ HEALTH = {"resource_id": IID, "status": "healthy", "checks": [], "metrics": {}, 
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    path = tmp_path / "shieldops.yaml"
-    path.write_text(
-        f"state_dir: {tmp_path / 'state'}\n"
-        f"snapshot_key_file: {tmp_path / 'keys' / 'snapshot.key'}\n"
-        "environments:\n"
-        "  aws: {provider: aws, region: eu-west-1}\n"
-        "  other: {provider: aws, region: eu-west-1}\n"
+    return offline_config(
+        tmp_path, "  aws: {provider: aws, region: eu-west-1}\n  other: {provider: aws, region: eu-west-1}\n"
     )
-    return path
 
 
 async def test_request_reaches_the_engine_as_data(config: Path) -> None:

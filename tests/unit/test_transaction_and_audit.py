@@ -21,6 +21,7 @@ from shieldops_ansible.engines.testing import ScriptedEngine
 from shieldops_ansible.rate_limit import RateLimiter
 from shieldops_ansible.snapshots import SnapshotStore, signing
 from shieldops_ansible.transaction import Step
+from tests.support import offline_config
 
 IID = "i-0123456789abcdef0"
 HEALTH = {"resource_id": IID, "status": "healthy", "checks": [], "metrics": {}, "observed_at": "2026-01-01T00:00:00Z"}
@@ -43,19 +44,15 @@ ALWAYS = {
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    path = tmp_path / "shieldops.yaml"
-    path.write_text(
-        f"state_dir: {tmp_path / 'state'}\n"
-        f"snapshot_key_file: {tmp_path / 'keys' / 'snapshot.key'}\n"
-        f"audit_log: {tmp_path / 'audit.jsonl'}\n"
-        "environments:\n"
+    return offline_config(
+        tmp_path,
         "  aws: {provider: aws, region: eu-west-1}\n"
         "  guarded:\n"
         "    provider: aws\n"
         "    region: eu-west-1\n"
-        "    policy: {require_approval: [restart], rate_limit: {max_actions: 1, per_seconds: 600}}\n"
+        "    policy: {require_approval: [restart], rate_limit: {max_actions: 1, per_seconds: 600}}\n",
+        audit_log=True,
     )
-    return path
 
 
 def _records(tmp_path: Path) -> list[dict[str, Any]]:
