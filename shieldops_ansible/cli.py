@@ -84,9 +84,12 @@ def _parser() -> argparse.ArgumentParser:
     mcp = sub.add_parser("mcp", help="serve the environments to MCP clients (stdio; read-only unless --allow-writes)")
     mcp.add_argument("--config", help="config file (default: $SHIELDOPS_CONFIG, else ./shieldops.yaml)")
     mcp.add_argument("--env", action="append", dest="envs", metavar="NAME", help="serve only these (repeatable)")
-    mcp.add_argument("--transport", choices=["stdio", "http"], default="stdio")
-    mcp.add_argument("--host", default="127.0.0.1")
+    mcp.add_argument("--transport", choices=["stdio", "http"], default="stdio", help="http: streamable HTTP at /mcp")
+    mcp.add_argument("--host", default="127.0.0.1", help="http: the address to bind (default loopback)")
     mcp.add_argument("--port", type=int, default=8765)
+    token_help = "http: a file (mode 0600) holding the bearer token clients must send (or $SHIELDOPS_MCP_TOKEN)"
+    mcp.add_argument("--token-file", help=token_help)
+    mcp.add_argument("--allowed-host", action="append", dest="hosts", default=[], metavar="NAME", help="http: a Host")
     mcp.add_argument(
         "--allow-writes", action="store_true", help="real actions (each confirmed by its dry run's token) and rollback"
     )
@@ -261,13 +264,21 @@ def _warm_server(args: argparse.Namespace) -> int:
 
 
 def _mcp(args: argparse.Namespace) -> int:
-    # Said plainly rather than half served: the HTTP transport is a later slice of issue 18.
-    if args.transport != "stdio":
-        print("error: this version serves MCP over stdio only; --transport http is not available yet", file=sys.stderr)
-        return 2
+    from .mcp_http import HttpOptions
     from .mcp_server import serve
 
-    serve(args.config, args.envs, allow_writes=args.allow_writes)
+    http = None
+    if args.transport == "http":
+        token_file = Path(args.token_file) if args.token_file else None
+        http = HttpOptions(host=args.host, port=args.port, token_file=token_file, allowed_hosts=tuple(args.hosts))
+    elif args.token_file or args.hosts:
+        print("error: --token-file and --allowed-host are for --transport http", file=sys.stderr)
+        return 2
+    try:
+        serve(args.config, args.envs, allow_writes=args.allow_writes, http=http)
+    except InvalidRequest as exc:  # unsafe HTTP options: nothing was served
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

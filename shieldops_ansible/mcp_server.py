@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
@@ -34,7 +35,8 @@ from pydantic import BaseModel, Field, ValidationError
 from .config import Config, load_config
 from .connector import InfraConnector, connect
 from .engines.base import Engine
-from .errors import ShieldOpsError
+from .errors import InvalidRequest, ShieldOpsError
+from .mcp_http import TOKEN_ENV, BearerToken, HttpOptions, auth_settings, is_loopback, load_token, transport_security
 from .mcp_output import CursorRefused, Listings, bounded, query_digest
 from .models import Action, ActionResult, Event, HealthStatus, Resource, RollbackResult, Snapshot, TimeRange
 from .validation import clean_output
@@ -166,14 +168,17 @@ def _approve_confirmed(environment: str) -> Callable[[Action], bool]:
     return approve
 
 
-def _caller(ctx: Context[Any, Any] | None) -> dict[str, str]:
+def _caller(ctx: Context[Any, Any] | None, transport: str) -> dict[str, str]:
     """Who is asking, for the audit record: the client's own name and version (its words: cleaned and bounded),
-    the transport, and the session id where the transport has one."""
+    the transport, the session id where the transport has one, and the bearer token's subject over HTTP."""
     info = None
     with contextlib.suppress(AttributeError):
         params = ctx.session.client_params if ctx is not None else None
         info = params.client_info if params is not None else None
-    caller = {"via": "mcp", "transport": "stdio"}
+    caller = {"via": "mcp", "transport": transport}
+    token = get_access_token()
+    if token is not None and token.subject:
+        caller["subject"] = clean_output(token.subject)[:128]
     if info is not None:
         caller["client"] = clean_output(info.name)[:128]
         if getattr(info, "version", None):
@@ -187,9 +192,10 @@ def _caller(ctx: Context[Any, Any] | None) -> dict[str, str]:
 class _Connections:
     """One connector per served environment, opened on first use and closed with the server."""
 
-    def __init__(self, config: Config, engine: Engine | None) -> None:
+    def __init__(self, config: Config, engine: Engine | None, transport: str) -> None:
         self._config = config
         self._engine = engine
+        self._transport = transport
         self._open: dict[str, InfraConnector] = {}
 
     def get(self, name: str, ctx: Context[Any, Any] | None = None) -> InfraConnector:
@@ -198,7 +204,7 @@ class _Connections:
             self._open[name] = connect(
                 name, config=self._config.path, approver=_approve_confirmed(name), engine=self._engine
             )
-        return self._open[name].acting_for(_caller(ctx))
+        return self._open[name].acting_for(_caller(ctx, self._transport))
 
     async def aclose(self) -> None:
         for connector in self._open.values():
@@ -243,15 +249,18 @@ def build_server(
     *,
     allow_writes: bool = False,
     engine: Engine | None = None,
+    http: HttpOptions | None = None,
+    bearer_token: str | None = None,
 ) -> MCPServer:
     """The server for the config file's environments (or the named ones); read-only unless ``allow_writes``.
     ``engine``: the one every environment's connector runs on (default: each its configured engine; tests plug
-    the seam's test double in here)."""
+    the seam's test double in here). ``http``: served over streamable HTTP there (see mcp_http), requiring
+    ``bearer_token`` when it is given."""
     cfg = load_config(config)
     names = list(environments or sorted(cfg.environments))
     for name in names:
         cfg.environment(name)  # an unknown name fails here, with the names the file defines
-    connections = _Connections(cfg, engine)
+    connections = _Connections(cfg, engine, "stdio" if http is None else "http")
     confirmations = _Confirmations()
     listings = Listings()
 
@@ -275,6 +284,8 @@ def build_server(
             + " Call describe_environment for the types and actions."
         ),
         lifespan=lifespan,
+        token_verifier=BearerToken(bearer_token) if http is not None and bearer_token else None,
+        auth=auth_settings(http) if http is not None and bearer_token else None,
     )
     # `environment` is an enum of the served names in every tool's schema, checked by the SDK before a tool runs.
     served_names: Any = Literal[tuple(names)]
@@ -480,7 +491,23 @@ def build_server(
 
 
 def serve(
-    config: str | Path | None = None, environments: list[str] | None = None, *, allow_writes: bool = False
+    config: str | Path | None = None,
+    environments: list[str] | None = None,
+    *,
+    allow_writes: bool = False,
+    http: HttpOptions | None = None,
 ) -> None:
-    """Serve over stdio until the client goes."""
-    build_server(config, environments, allow_writes=allow_writes).run()
+    """Serve over stdio until the client goes, or over streamable HTTP (``http``) until interrupted. Raises
+    InvalidRequest before serving anything when the HTTP options are unsafe (see mcp_http)."""
+    if http is None:
+        build_server(config, environments, allow_writes=allow_writes).run()
+        return
+    token = load_token(http.token_file)
+    if token is None and not is_loopback(http.host):
+        raise InvalidRequest(
+            f"serving MCP on {http.host} (not loopback) needs a bearer token: --token-file FILE (mode 0600) or "
+            f"${TOKEN_ENV}"
+        )
+    security = transport_security(http)
+    server = build_server(config, environments, allow_writes=allow_writes, http=http, bearer_token=token)
+    server.run("streamable-http", host=http.host, port=http.port, transport_security=security)
