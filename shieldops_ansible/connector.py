@@ -102,6 +102,20 @@ class InfraConnector:
         twin._caller = {str(k): str(v) for k, v in caller.items()}
         return twin
 
+    def observed(self, on_event: EventCallback) -> InfraConnector:
+        """This connector (its engine shared, not owned), with ``on_event`` also called for each event of its runs:
+        how a server in front of the facade reports one call's progress (the MCP server's notifications)."""
+        twin = copy.copy(self)
+        twin._owns_engine = False
+        twin._on_event = _chained(on_event, self._on_event)
+        return twin
+
+    async def record_call(self, operation: str, request: Mapping[str, Any]) -> None:
+        """Audit a call a server in front of the facade answered without a run (the MCP server's
+        describe_environment, and the later pages of a listing it keeps): one record, outcome ``succeeded``."""
+        async with self._audit(operation, request.get("resource_id"), request):
+            pass
+
     async def record_refusal(self, operation: str, request: Mapping[str, Any], reason: str) -> None:
         """Audit an operation a server in front of the facade refused before running it (the MCP server's
         read-only mode and confirmations): one record, outcome ``denied``, the reason as a PolicyDenied."""

@@ -1,20 +1,21 @@
 """The MCP server: the facade's operations as MCP tools, one long-lived process keeping the warm engine warm.
 
-Over stdio (issue 18's slices so far). The tools are ``list_environments``, ``describe_environment``,
-``list_resources``, ``get_health``, ``get_events``, ``create_snapshot`` and ``execute_action``; every tool that names
-an environment takes ``environment`` as an enum of the served ones; listings and events come in pages under a byte
-cap (``mcp_output``). Read-only by default: ``execute_action`` runs
-dry runs only (a real action is refused as a tool error) and ``rollback`` is not offered. With writes allowed, a
-dry run's result carries ``details.confirmation``: a token bound to that action (type, resource, parameters) and
-environment, single use, valid for ``CONFIRMATION_TTL_S``; a real action needs it as ``confirmation``, else it is
-refused (fail closed), and the same confirmation answers the facade's approver when the environment's policy asks
-for approval. The server is a client of the facade, not a second path: validation, policy, audit and errors are the
-facade's; a refusal or a provider failure is a tool error with the facade's message (which quotes agent text only
-through ``quote_untrusted``).
+Over stdio or streamable HTTP (``mcp_http``). The tools are ``list_environments``, ``describe_environment``,
+``list_resources``, ``get_health``, ``get_events``, ``create_snapshot``, ``execute_action`` and, with writes
+allowed, ``rollback``; every tool that names an environment takes ``environment`` as an enum of the served ones;
+listings and events come in pages under a byte cap (``mcp_output``). Read-only by default: ``execute_action`` runs
+dry runs only (a real action is refused as a tool error). With writes allowed, a real action needs one of two
+confirmations: the token its dry run returned (``details.confirmation``: bound to that action and environment,
+single use, valid for ``CONFIRMATION_TTL_S``), or the user's, asked through elicitation with the dry run's diff;
+else it is refused (fail closed). Either answers the facade's approver when the environment's policy asks for
+approval. Real actions and rollbacks report progress as their tasks start. The server is a client of the facade,
+not a second path: validation, policy, audit and errors are the facade's; a refusal or a provider failure is a
+tool error with the facade's message (which quotes agent text only through ``quote_untrusted``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import hashlib
@@ -27,11 +28,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.elicitation import AcceptedElicitation, ElicitationResult
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.resolve import Elicit, Resolve
 from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
+from . import audit
 from .config import Config, load_config
 from .connector import InfraConnector, connect
 from .engines.base import Engine
@@ -161,6 +165,59 @@ class _Confirmations:
 _confirmed: contextvars.ContextVar[str | None] = contextvars.ContextVar("shieldops_mcp_confirmed", default=None)
 
 
+class ConfirmAction(BaseModel):
+    """What the user is asked to confirm a real action with (MCP elicitation)."""
+
+    confirm: bool = Field(description="true: run this action now, as its dry run showed")
+
+
+_NOT_ASKED = "not asked"
+_QUESTION_DIFF_CHARS = 2000
+
+
+def _can_elicit(ctx: Context[Any, Any]) -> bool:
+    capabilities = ctx.client_capabilities
+    elicitation = capabilities.elicitation if capabilities is not None else None
+    return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
+
+
+def _confirmation_question(environment: str, action: Mapping[str, Any], preview: ActionResult) -> str:
+    """What the user sees: the action (agent text, quoted as JSON) and what its dry run says it would change.
+    Nothing that changes between two dry runs of the same action (ids, times), so the question is the same when
+    the client answers it and the call is retried."""
+    diff = json.dumps(preview.diff, sort_keys=True, default=str)
+    if len(diff) > _QUESTION_DIFF_CHARS:
+        diff = diff[:_QUESTION_DIFF_CHARS] + " ...(truncated)"
+    what = json.dumps({k: action[k] for k in ("type", "resource_id", "parameters")}, sort_keys=True)
+    return (
+        f"Run this action for real in environment {json.dumps(environment)}? {what}\n"
+        f"Its dry run says: {clean_output(preview.message)[:500]}\nDiff: {diff}"
+    )
+
+
+class _Progress:
+    """One tool call's progress notifications, from its runs' events: one per task that starts, numbered, with the
+    task's name (our roles' names; cleaned and bounded all the same). Nothing is sent unless the client asked
+    (a progress token); ``flush`` before answering, so every notification precedes the result."""
+
+    def __init__(self, ctx: Context[Any, Any] | None) -> None:
+        self._ctx = ctx
+        self._count = 0
+        self._sending: list[asyncio.Task[None]] = []
+
+    def on_event(self, event: Mapping[str, Any]) -> None:
+        if self._ctx is None or event.get("event") != "playbook_on_task_start":
+            return
+        task = clean_output(str((event.get("event_data") or {}).get("task") or "a task"))[:200]
+        self._count += 1
+        # The engines call back on the event loop's thread (the runner engine hands its events over to it).
+        report = self._ctx.report_progress(self._count, None, f"task {self._count}: {task}")
+        self._sending.append(asyncio.get_running_loop().create_task(report))
+
+    async def flush(self) -> None:
+        await asyncio.gather(*self._sending, return_exceptions=True)  # a lost notification never fails the call
+
+
 def _approve_confirmed(environment: str) -> Callable[[Action], bool]:
     def approve(action: Action) -> bool:
         return _confirmed.get() == action_digest(environment, action.model_dump(mode="json"))
@@ -195,7 +252,7 @@ class _Connections:
     def __init__(self, config: Config, engine: Engine | None, transport: str) -> None:
         self._config = config
         self._engine = engine
-        self._transport = transport
+        self.transport = transport
         self._open: dict[str, InfraConnector] = {}
 
     def get(self, name: str, ctx: Context[Any, Any] | None = None) -> InfraConnector:
@@ -204,7 +261,7 @@ class _Connections:
             self._open[name] = connect(
                 name, config=self._config.path, approver=_approve_confirmed(name), engine=self._engine
             )
-        return self._open[name].acting_for(_caller(ctx, self._transport))
+        return self._open[name].acting_for(_caller(ctx, self.transport))
 
     async def aclose(self) -> None:
         for connector in self._open.values():
@@ -290,14 +347,27 @@ def build_server(
     # `environment` is an enum of the served names in every tool's schema, checked by the SDK before a tool runs.
     served_names: Any = Literal[tuple(names)]
 
-    def list_environments() -> Annotated[CallToolResult, EnvironmentList]:
+    async def list_environments(ctx: Context[Any, Any] | None = None) -> Annotated[CallToolResult, EnvironmentList]:
         """The environments this server serves, with their providers."""
         served = [EnvironmentSummary(name=n, provider=cfg.environment(n).provider.name) for n in names]
-        return _answer(EnvironmentList(environments=served))
+        # Not one environment's call: its record names none (environment and provider "*").
+        async with audit.recorded(
+            cfg.audit_log,
+            environment="*",
+            provider="*",
+            engine="-",
+            operation="list_environments",
+            request={},
+            caller=_caller(ctx, connections.transport),
+        ):
+            return _answer(EnvironmentList(environments=served))
 
-    def describe_environment(environment: str) -> Annotated[CallToolResult, EnvironmentDescription]:
+    async def describe_environment(
+        environment: str, ctx: Context[Any, Any] | None = None
+    ) -> Annotated[CallToolResult, EnvironmentDescription]:
         """The environment's native types (with their common type), actions, their parameters and which are
         destructive, and the filters list_resources takes."""
+        await connections.get(environment, ctx).record_call("describe_environment", {})
         env = cfg.environment(environment)
         caps = env.provider.capabilities
         types = [
@@ -340,7 +410,10 @@ def build_server(
 
         async def work() -> dict[str, Any]:
             items = None
-            if cursor is None:
+            if cursor is not None:
+                page_request = {"resource_type": resource_type, "filters": filters or {}, "cursor": cursor}
+                await connections.get(environment, ctx).record_call("list_resources_page", page_request)
+            else:
                 found = await connections.get(environment, ctx).list_resources(resource_type, dict(filters or {}))
                 items = [r.model_dump(mode="json", exclude=None if include_raw else {"raw"}) for r in found]
             page, total, next_cursor = listings.page(
@@ -371,7 +444,10 @@ def build_server(
 
         async def work() -> dict[str, Any]:
             items = None
-            if cursor is None:
+            if cursor is not None:
+                page_request = {"resource_id": resource_id, "minutes": minutes, "cursor": cursor}
+                await connections.get(environment, ctx).record_call("get_events_page", page_request)
+            else:
                 end = datetime.now(UTC)
                 window = TimeRange(start=end - timedelta(minutes=minutes), end=end)
                 found = await connections.get(environment, ctx).get_events(resource_id, window)
@@ -387,10 +463,33 @@ def build_server(
         """Record a resource's restorable state (the snapshot store's, no change to the resource)."""
         return await _call(lambda: connections.get(environment, ctx).create_snapshot(resource_id))
 
+    async def ask_the_user(
+        ctx: Context[Any, Any],
+        environment: str,
+        type: str,
+        resource_id: str,
+        parameters: dict[str, Any] | None,
+        dry_run: bool,
+        confirmation: str | None,
+    ) -> Elicit[ConfirmAction] | str:
+        """The second way to confirm a real action: the client asks its user, showing the dry run's diff. Only
+        where this server runs real actions, the call has no token, and the client can ask (elicitation)."""
+        if dry_run or not allow_writes or confirmation or not _can_elicit(ctx):
+            return _NOT_ASKED
+        preview = {"type": type, "resource_id": resource_id, "parameters": dict(parameters or {}), "dry_run": True}
+        try:
+            result = await connections.get(environment, ctx).execute_action(preview)  # type: ignore[arg-type]
+        except ShieldOpsError as error:
+            return f"its dry run failed: {error.__class__.__name__}: {error}"
+        if result.status != "dry_run":
+            return f"its dry run did not run ({result.status}): {result.message}"
+        return Elicit(_confirmation_question(environment, preview, result), ConfirmAction)
+
     async def execute_action(
         environment: str,
         type: Annotated[str, Field(description="the action, as describe_environment lists it")],
         resource_id: str,
+        asked: ElicitationResult[ConfirmAction],  # filled by ask_the_user (below), never by the agent
         parameters: dict[str, Any] | None = None,
         dry_run: Annotated[bool, Field(description="true: the diff only, nothing changes")] = True,
         reason: str = "",
@@ -429,29 +528,43 @@ def build_server(
                 "this MCP server is read-only and runs dry runs only (dry_run: true); its operator starts it with "
                 "--allow-writes to serve real actions"
             )
-        elif not confirmation:
+        elif confirmation:
+            why_not = confirmations.redeem(confirmation, digest)
+        elif isinstance(asked, AcceptedElicitation) and isinstance(asked.data, ConfirmAction):
+            why_not = None if asked.data.confirm else "the user did not confirm it"
+        elif isinstance(asked, AcceptedElicitation) and asked.data != _NOT_ASKED:
+            why_not = str(asked.data)  # the resolver's reason for not asking
+        elif isinstance(asked, AcceptedElicitation):
             why_not = (
-                "a real action needs the confirmation its dry run returns: run it with dry_run: true and pass "
-                "details.confirmation as confirmation"
+                "a real action needs the confirmation its dry run returns (run it with dry_run: true and pass "
+                "details.confirmation as confirmation), or a client that asks its user (elicitation)"
             )
         else:
-            why_not = confirmations.redeem(confirmation, digest)
+            why_not = f"the user was asked and answered {asked.action}"
         if why_not is not None:
             await connector.record_refusal("execute_action", action, f"mcp: {why_not}")
             return _refusal(f"refused: {why_not}")
         confirmed = _confirmed.set(digest)
+        progress = _Progress(ctx)
         try:
-            return await _call(lambda: connector.execute_action(action))  # type: ignore[arg-type]
+            return await _call(lambda: connector.observed(progress.on_event).execute_action(action))  # type: ignore[arg-type]
         finally:
             _confirmed.reset(confirmed)
+            await progress.flush()
 
     async def rollback(
         environment: str,
         snapshot_id: Annotated[str, Field(description="the snapshot an action took (its snapshot_id)")],
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, RollbackResult]:
-        """Put a resource back as its snapshot recorded it."""
-        return await _call(lambda: connections.get(environment, ctx).rollback(snapshot_id))
+        """Put a resource back as its snapshot recorded it (progress notifications as its tasks start)."""
+        progress = _Progress(ctx)
+        try:
+            return await _call(
+                lambda: connections.get(environment, ctx).observed(progress.on_event).rollback(snapshot_id)
+            )
+        finally:
+            await progress.flush()
 
     read_tools: Mapping[str, Callable[..., Any]] = {
         "list_environments": list_environments,
@@ -464,6 +577,8 @@ def build_server(
     for tool in (*read_tools.values(), create_snapshot, execute_action, *writes):
         if "environment" in tool.__annotations__:
             tool.__annotations__["environment"] = served_names
+    # Set here: the SDK evaluates annotations in the module's namespace, where the resolver (a closure) is not.
+    execute_action.__annotations__["asked"] = Annotated[ElicitationResult[ConfirmAction], Resolve(ask_the_user)]
     for name, tool in read_tools.items():
         server.add_tool(tool, name=name, annotations=_READ, structured_output=True)
     server.add_tool(

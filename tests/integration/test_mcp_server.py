@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 from mcp import Client, StdioServerParameters
-from mcp.types import Implementation
+from mcp.types import ElicitResult, Implementation
 
 from shieldops_ansible.audit import AuditLog
 from shieldops_ansible.config import load_config
@@ -235,6 +235,54 @@ async def test_with_writes_a_real_action_needs_its_dry_runs_confirmation(sandbox
         assert not back.is_error and (back.structured_content or {})["success"], text(back)
 
 
+def _answering(action: str, confirm: bool | None, asked: list[str]) -> Any:
+    """An elicitation callback answering ``action`` (with ``confirm`` when accepting); it records each question."""
+
+    async def answer(_context: Any, params: Any) -> ElicitResult:
+        asked.append(str(params.message))
+        return ElicitResult(action=action, content=None if confirm is None else {"confirm": confirm})  # type: ignore[arg-type]
+
+    return answer
+
+
+async def test_with_writes_a_user_confirms_by_elicitation_seeing_the_dry_runs_diff(sandbox: Sandbox) -> None:
+    """No token, but a client that asks its user: the question shows the action and its dry run's diff; a decline,
+    a cancel or an accept without confirm runs nothing; an accept with confirm runs the action once, and it and
+    its rollback report progress as their tasks start."""
+    restart = {"environment": "linux", "type": "restart", "resource_id": "service/web-1/web", "dry_run": False}
+    pid = sandbox.supervisor_pid("web-1", "web")
+    for answer, confirm in [("decline", None), ("cancel", None), ("accept", False)]:
+        asked: list[str] = []
+        server = build_server(sandbox.config, ["linux"], allow_writes=True)
+        async with Client(server, elicitation_callback=_answering(answer, confirm, asked)) as client:
+            refused = await client.call_tool("execute_action", restart)
+        assert refused.is_error and refused.content[0].text.startswith("refused: "), refused.content  # type: ignore[union-attr]
+        assert len(asked) == 1 and '"restart"' in asked[0] and "Diff: " in asked[0]
+    assert sandbox.supervisor_pid("web-1", "web") == pid
+    asked = []
+    server = build_server(sandbox.config, ["linux"], allow_writes=True)
+    progress: list[tuple[float, str | None]] = []
+
+    async def on_progress(done: float, _total: float | None, message: str | None) -> None:
+        progress.append((done, message))
+
+    async with Client(server, elicitation_callback=_answering("accept", True, asked)) as client:
+        done = await client.call_tool("execute_action", restart, progress_callback=on_progress)
+        assert not done.is_error, done.content
+        assert (done.structured_content or {})["status"] == "succeeded"
+        acted = len(progress)
+        snapshot_id = (done.structured_content or {})["snapshot_id"]
+        back = await client.call_tool(
+            "rollback", {"environment": "linux", "snapshot_id": snapshot_id}, progress_callback=on_progress
+        )
+        assert not back.is_error, back.content
+    assert len(asked) == 1 and sandbox.supervisor_pid("web-1", "web") != pid
+    # Progress: a notification per task of each run, in order, before the result.
+    assert 0 < acted < len(progress)
+    assert [n for n, _ in progress[:acted]] == list(range(1, acted + 1))
+    assert all((message or "").startswith(f"task {int(n)}: ") for n, message in progress)
+
+
 async def test_a_policy_that_asks_for_approval_takes_the_confirmation(sandbox: Sandbox, tmp_path: Path) -> None:
     """The confirmation answers the facade's approver (the same mechanism), and a policy denial is a tool error
     naming the rule."""
@@ -258,7 +306,7 @@ async def test_a_policy_that_asks_for_approval_takes_the_confirmation(sandbox: S
         assert denied.is_error and text.startswith("PolicyDenied") and "deny_actions" in text, text
 
 
-async def test_every_facade_call_is_audited_with_the_client_it_was_for(sandbox: Sandbox, tmp_path: Path) -> None:
+async def test_every_tool_call_is_audited_with_the_client_it_was_for(sandbox: Sandbox, tmp_path: Path) -> None:
     doc = yaml.safe_load(sandbox.config.read_text())
     doc["audit_log"] = str(tmp_path / "audit.jsonl")
     config = tmp_path / "audited.yaml"
@@ -266,14 +314,30 @@ async def test_every_facade_call_is_audited_with_the_client_it_was_for(sandbox: 
     client = Client(build_server(config, ["linux"]), client_info=Implementation(name="agent-7\x1b[31m", version="2.0"))
     async with client:
         await client.call_tool("get_health", {"environment": "linux", "resource_id": "service/web-1/web"})
-        await client.call_tool("list_resources", {"environment": "linux", "resource_type": "instance"})
+        listed = await client.call_tool(
+            "list_resources", {"environment": "linux", "resource_type": "instance", "limit": 1}
+        )
+        cursor = (listed.structured_content or {})["next_cursor"]
+        await client.call_tool(
+            "list_resources", {"environment": "linux", "resource_type": "instance", "limit": 1, "cursor": cursor}
+        )
+        await client.call_tool("list_environments", {})
+        await client.call_tool("describe_environment", {"environment": "linux"})
         refused = await client.call_tool(
             "execute_action",
             {"environment": "linux", "type": "stop", "resource_id": "service/web-1/web", "dry_run": False},
         )
         assert refused.is_error
     records = list(AuditLog(tmp_path / "audit.jsonl").records())
-    assert [r["operation"] for r in records] == ["get_health", "list_resources", "execute_action"]
+    assert [r["operation"] for r in records] == [
+        "get_health",
+        "list_resources",
+        "list_resources_page",
+        "list_environments",
+        "describe_environment",
+        "execute_action",
+    ]
+    assert records[2]["request"]["cursor"] == cursor and records[3]["environment"] == "*"
     # The server's own refusal is a record too: denied, with its reason.
     assert records[-1]["outcome"] == "denied" and records[-1]["error"]["type"] == "PolicyDenied"
     assert records[-1]["error"]["message"].startswith("mcp: this MCP server is read-only")
