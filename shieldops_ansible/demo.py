@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 import time
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from .config import load_config
 from .connector import connect
@@ -41,4 +43,36 @@ async def run_demo(directory: Path) -> int:
             steps = await agent.triage(conn)
         agent.print_steps(steps)
         print(f"{name}: {len(steps)} steps in {time.perf_counter() - started:.1f} s\n")
+    await _mcp_session(config_path, json.loads((directory / "sandbox.json").read_text())["samples"])
     return 0
+
+
+async def _mcp_session(config_path: Path, samples: dict[str, Any], environment: str = "kubernetes") -> None:
+    """What an agent's MCP client sees: `shieldops-ansible mcp` over stdio (read-only, as it starts by default),
+    its tools, one health and one dry run, through the SDK's own stdio client."""
+    from mcp import Client, StdioServerParameters
+
+    command = ["-m", "shieldops_ansible.cli", "mcp", "--config", str(config_path), "--env", environment]
+    sample = samples[environment]
+    action = sample["dry_run_action"]
+    started = time.perf_counter()
+    async with Client(StdioServerParameters(command=sys.executable, args=command)) as client:
+        tools = sorted(tool.name for tool in (await client.list_tools()).tools)
+        listed = time.perf_counter()
+        print(f"mcp tools ({listed - started:.1f} s to start and list): {', '.join(tools)}")
+        for _ in range(2):  # the first call starts the server's warm engine; the second is what later calls cost
+            called = time.perf_counter()
+            health = await client.call_tool(
+                "get_health", {"environment": environment, "resource_id": sample["service"]}
+            )
+            print(
+                f"mcp get_health {sample['service']}: status={(health.structured_content or {}).get('status')} "
+                f"in {time.perf_counter() - called:.2f} s"
+            )
+        arguments = {"environment": environment, **{k: action[k] for k in ("type", "resource_id", "parameters")}}
+        dry = await client.call_tool("execute_action", arguments)
+        result = dry.structured_content or {}
+        print(
+            f"mcp execute_action {action['type']} {action['resource_id']}: status={result.get('status')} "
+            f"diff={json.dumps(result.get('diff'), sort_keys=True)}"
+        )
