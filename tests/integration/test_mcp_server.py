@@ -136,6 +136,8 @@ async def test_hostile_arguments_execute_nothing(sandbox: Sandbox, tmp_path: Pat
                 ("create_snapshot", {"environment": "linux", "resource_id": payload}),
                 ("list_resources", {"environment": "linux", "resource_type": payload}),
                 ("list_resources", {"environment": "linux", "resource_type": "service", "filters": {"name": payload}}),
+                ("list_resources", {"environment": "linux", "resource_type": "service", "cursor": payload}),
+                ("get_events", {"environment": "linux", "resource_id": samples["service"], "cursor": payload}),
                 ("describe_environment", {"environment": payload}),
                 (
                     "execute_action",
