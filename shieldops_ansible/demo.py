@@ -43,13 +43,14 @@ async def run_demo(directory: Path) -> int:
             steps = await agent.triage(conn)
         agent.print_steps(steps)
         print(f"{name}: {len(steps)} steps in {time.perf_counter() - started:.1f} s\n")
-    await _mcp_session(config_path, json.loads((directory / "sandbox.json").read_text())["samples"])
+    samples = json.loads((directory / "sandbox.json").read_text())["samples"]
+    await _mcp_session(config_path, samples, next(name for name in names if name in samples))
     return 0
 
 
-async def _mcp_session(config_path: Path, samples: dict[str, Any], environment: str = "kubernetes") -> None:
-    """What an agent's MCP client sees: `shieldops-ansible mcp` over stdio (read-only, as it starts by default),
-    its tools, one health and one dry run, through the SDK's own stdio client."""
+async def _mcp_session(config_path: Path, samples: dict[str, Any], environment: str) -> None:
+    """What an agent's MCP client sees: `shieldops-ansible mcp --env ENVIRONMENT` over stdio (read-only, as it
+    starts by default), its tools, one health and one dry run, through the SDK's own stdio client."""
     from mcp import Client, StdioServerParameters
 
     command = ["-m", "shieldops_ansible.cli", "mcp", "--config", str(config_path), "--env", environment]

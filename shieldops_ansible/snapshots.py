@@ -54,6 +54,23 @@ class SnapshotStore:
     def exists(self, snapshot_id: str) -> bool:
         return self.path(snapshot_id).is_file()
 
+    def grant(
+        self,
+        environment: str,
+        action: dict[str, Any],
+        *,
+        approved_by: str | None = None,
+        rate_limit_reserved: bool = False,
+    ) -> dict[str, Any]:
+        """The facade's signed grant for one action (its approver's yes, its rate-limit count), which the
+        playbooks' policy check verifies with this installation's key (created on first use, as for snapshots)."""
+        module = signing()
+        key = module.load_or_create_key(str(self.key_file))
+        grant: dict[str, Any] = module.sign_grant(
+            key, environment, action, approved_by=approved_by, rate_limit_reserved=rate_limit_reserved
+        )
+        return grant
+
     def load(self, snapshot_id: str) -> Snapshot:
         """The snapshot, if its document is signed with this installation's key and holds that snapshot;
         SnapshotNotFound otherwise (missing, unreadable, unsigned, edited, or signed with another key)."""

@@ -166,10 +166,16 @@ class Transaction:
             # fails the run before the action (nothing changes without a way back).
             snapshot_id = request["snapshot_id"] = self.snapshots.new_id()
         extra: dict[str, Any] = {}
-        if decision.needs_approval:
-            extra["shieldops_approved_by"] = "the approver given to connect()"
-        if policy.rate_limit is not None and live:
-            extra["shieldops_rate_limit_reserved"] = True  # counted above; the playbook must not count it twice
+        reserved = policy.rate_limit is not None and live  # counted above; the playbook must not count it twice
+        if decision.needs_approval or reserved:
+            # Signed: the playbooks' policy check takes an approval or a reservation from nothing else.
+            extra["shieldops_facade_grant"] = await asyncio.to_thread(
+                self.snapshots.grant,
+                self.environment.name,
+                request["action"],
+                approved_by="the approver given to connect()" if decision.needs_approval else None,
+                rate_limit_reserved=reserved,
+            )
         result = await self._snapshot_and_act(steps, request, snapshot_id, check_mode=action.dry_run, extra=extra)
         if snapshot_id is not None and not await asyncio.to_thread(self.snapshots.exists, snapshot_id):
             snapshot_id = None

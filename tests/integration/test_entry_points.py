@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from shieldops_ansible import connect
 from shieldops_ansible.config import load_config
@@ -20,9 +21,11 @@ pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
 
 
-def _ansible_playbook(playbook: str, request: Path, credentials: dict[str, str]) -> Any:
-    """Run one of our playbooks as an operator would, with the json callback; its parsed output."""
+def _ansible_playbook(playbook: str, request: Path, credentials: dict[str, str], *, ok: bool = True) -> Any:
+    """Run one of our playbooks as an operator would, with the json callback; its parsed output (``ok``: the run
+    must succeed, else fail)."""
     run_env = dict(os.environ) | credentials | {"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"}
+    run_env.pop("SHIELDOPS_CONFIG", None)
     proc = subprocess.run(
         [str(BIN / "ansible-playbook"), f"playbooks/{playbook}", "-e", f"@{request}"],
         cwd=project_dir(),
@@ -32,7 +35,7 @@ def _ansible_playbook(playbook: str, request: Path, credentials: dict[str, str])
         timeout=300,
         check=False,
     )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert (proc.returncode == 0) == ok, proc.stdout[-2000:] + proc.stderr[-2000:]
     return json.loads(proc.stdout)
 
 
@@ -162,4 +165,49 @@ async def test_execute_action_playbook_snapshots_first_in_the_same_run(sandbox: 
         assert all(s["outcome"] == "ok" and s["ms"] > 0 for s in steps)
         assert result.snapshot_id and (state_dir / "snapshots" / f"{result.snapshot_id}.json").is_file()
         await conn.rollback(result.snapshot_id)
+    assert int(sandbox.kube().deployment("shop", "web")["spec"]["replicas"]) == replicas
+
+
+async def test_direct_real_actions_fail_closed_and_take_no_approval_from_a_variable(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A direct run of a real action with no policy to load is refused, saying what to configure, while its dry
+    run runs; under require_approval, neither an approved_by variable nor a forged grant approves it."""
+    replicas = int(sandbox.kube().deployment("shop", "web")["spec"]["replicas"])
+    env = load_config(sandbox.config).environment("kubernetes")
+    credentials = await env.provider.credentials_env(env.settings)
+    action = {"type": "scale", "resource_id": "deployment/shop/web", "parameters": {"replicas": replicas + 1}}
+    base = {
+        "shieldops_request": {"provider": "kubernetes", "environment": "kubernetes", "action": action},
+        "shieldops_settings": env.settings.role_settings(),
+        "shieldops_state_dir": str(tmp_path / "state"),
+        "shieldops_config": str(tmp_path / "missing.yaml"),
+    }
+
+    def run(doc: dict[str, Any], *, ok: bool) -> dict[str, Any]:
+        request = tmp_path / "request.json"
+        request.write_text(json.dumps(doc))
+        output = _ansible_playbook("execute_action.yml", request, credentials, ok=ok)
+        return dict(output["global_custom_stats"]["shieldops_result"])
+
+    refused = run(base, ok=False)
+    assert refused["error"]["kind"] == "policy_denied" and "no ShieldOps config file" in refused["error"]["message"]
+    dry = run(
+        {**base, "shieldops_request": {**base["shieldops_request"], "action": {**action, "dry_run": True}}}, ok=True
+    )
+    assert dry["ok"] and dry["value"]["message"].startswith("would scale")
+    doc = yaml.safe_load(sandbox.config.read_text())
+    doc["environments"]["kubernetes"]["policy"] = {"require_approval": ["scale"]}
+    guarded = tmp_path / "guarded.yaml"
+    guarded.write_text(yaml.safe_dump(doc))
+    forged = {
+        "kind": "facade_grant",
+        "action": "x",
+        "approved_by": "me",
+        "expires_at": 2**40,
+        "signature": "hmac-sha256:00",
+    }
+    for claim in ({"shieldops_approved_by": "me"}, {"shieldops_facade_grant": forged}):
+        denied = run({**base, "shieldops_config": str(guarded), **claim}, ok=False)
+        assert denied["error"]["kind"] == "policy_denied" and "needs approval" in denied["error"]["message"]
     assert int(sandbox.kube().deployment("shop", "web")["spec"]["replicas"]) == replicas

@@ -4,6 +4,11 @@
 The facade checks the same rules (the same function, shieldops_ansible.policy.decide) before any playbook runs;
 this check makes ansible-playbook and AWX runs obey them too. The policy comes from the config file only (the
 `config` argument, else SHIELDOPS_CONFIG, else ./shieldops.yaml), never from variables a caller could set.
+
+Fail closed: a real action is refused when no policy can be loaded (the package is missing, or there is no config
+file); reads never come here and dry runs need no policy. What the facade decided for an action (its approver's
+yes, its count under the rate limit) counts only as the facade's signed grant (snapshot_signing.sign_grant, with
+the installation's key): an extra var alone approves nothing.
 """
 from __future__ import annotations
 
@@ -29,13 +34,14 @@ options:
   config:
     description: Path of the ShieldOps config file.
     type: str
-  approved_by:
-    description: Who approved an action listed under require_approval (the facade sets it after its approver said yes).
-    type: str
-  rate_limit_reserved:
-    description: The facade has already taken this action's slot under the policy's rate limit.
-    type: bool
-    default: false
+  grant:
+    description:
+      - The facade's signed grant for this action (after its approver said yes, or when it has counted the action
+        under the rate limit), checked with the installation's key; anything else grants nothing.
+    type: dict
+  key_file:
+    description: The installation's key that signs grants (default that of the snapshot documents).
+    type: path
   running_units:
     description:
       - The running units (pods, tasks) of the resource now, read by the role just before its write. When given,
@@ -51,14 +57,18 @@ options:
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(
-        ("action", "environment", "config", "approved_by", "rate_limit_reserved", "running_units", "wanted_units",
-         "touches_rule"))
+        ("action", "environment", "config", "grant", "key_file", "running_units", "wanted_units", "touches_rule"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = self._task.args
         action = dict(args.get("action") or {})
         path = args.get("config") or os.environ.get("SHIELDOPS_CONFIG") or "shieldops.yaml"
+        reach = args.get("running_units") is not None
+        dry_run = bool(action.get("dry_run")) or self._task.check_mode or self._play_context.check_mode
+        # A dry run needs no policy; a real action is refused without one (the first check point: the second,
+        # the reach check in the provider roles, is only reached once the first has passed).
+        closed = not dry_run and not reach
         no_policy = dict(changed=False, policy=None, msg="no ShieldOps config file: no policy to enforce")
         try:
             from shieldops_ansible.config import load_config
@@ -66,14 +76,17 @@ class ActionModule(ActionBase):
             from shieldops_ansible.policy import decide, units_touched
             from shieldops_ansible.rate_limit import RateLimiter
         except ImportError:
-            if not os.path.exists(path):
+            if closed:
+                result.update(failed=True, msg="policy_denied: no ShieldOps policy can be loaded: the shieldops_ansible "
+                              "package is not installed where this playbook runs (the execution environment installs "
+                              "it); real actions need it, reads and dry runs do not")
+            elif dry_run or not os.path.exists(path):
                 # No policy, and no package to count with: the count is unknown, but always answered.
                 result.update(no_policy, touches=None)
             else:
                 result.update(failed=True,
                               msg="policy_denied: the shieldops_ansible package is needed to check the policy")
             return result
-        reach = args.get("running_units") is not None
         touches = None
         if reach:
             wanted = args.get("wanted_units")
@@ -81,7 +94,12 @@ class ActionModule(ActionBase):
                                     None if wanted is None else int(wanted), args.get("touches_rule") or None)
             result["touches"] = touches
         if not os.path.exists(path):
-            result.update(no_policy)
+            if closed:
+                result.update(failed=True, msg="policy_denied: no ShieldOps config file at %s: set shieldops_config "
+                              "(or SHIELDOPS_CONFIG) to the config whose policy applies to this environment; real "
+                              "actions need one, reads and dry runs do not" % path)
+            else:
+                result.update(no_policy)
             return result
         try:
             config = load_config(path)
@@ -90,7 +108,7 @@ class ActionModule(ActionBase):
             result.update(failed=True, msg="policy_denied: %s" % exc)
             return result
         policy, kind, params = environment.settings.policy, str(action.get("type")), dict(action.get("parameters") or {})
-        dry_run = bool(action.get("dry_run")) or self._task.check_mode or self._play_context.check_mode
+        granted = self._granted(args, config, environment.name, action) if args.get("grant") else {}
         decision = decide(policy, kind, params, dry_run=dry_run, touches=touches)
         if reach:
             # The second check point of one action: rate limit and approval were settled by the first.
@@ -98,7 +116,7 @@ class ActionModule(ActionBase):
             if not decision.allowed:
                 result.update(failed=True, msg="policy_denied: policy rule %s: %s" % (decision.rule, decision.reason))
             return result
-        if decision.allowed and policy.rate_limit is not None and not dry_run and not args.get("rate_limit_reserved"):
+        if decision.allowed and policy.rate_limit is not None and not dry_run and not granted.get("rate_limit_reserved"):
             # A run without the facade takes its own slot, from the same files the facade uses.
             granted, recent = RateLimiter(config.state_dir).reserve(
                 environment.name, str(action.get("resource_id")), max_actions=policy.rate_limit.max_actions,
@@ -108,7 +126,21 @@ class ActionModule(ActionBase):
         result.update(changed=False, policy=decision.as_dict())
         if not decision.allowed:
             result.update(failed=True, msg="policy_denied: policy rule %s: %s" % (decision.rule, decision.reason))
-        elif decision.needs_approval and not args.get("approved_by"):
-            result.update(failed=True, msg="policy_denied: policy rule require_approval: %s needs approval "
-                          "(approved_by)" % action.get("type"))
+        elif decision.needs_approval and not granted.get("approved_by"):
+            why = granted.get("refused") or "no approval of the facade's approver came with this run"
+            result.update(failed=True, msg="policy_denied: policy rule require_approval: %s needs approval: %s "
+                          "(a direct or AWX run cannot approve it with a variable; run it through the facade with an "
+                          "approver)" % (action.get("type"), why))
         return result
+
+    @staticmethod
+    def _granted(args, config, environment, action):
+        """What the facade's grant grants for this action, or {"refused": why} when it grants nothing."""
+        from ansible_collections.shieldops.connectors.plugins.plugin_utils import snapshot_signing
+
+        key_file = args.get("key_file") or str(config.snapshot_key_file)
+        try:
+            key = snapshot_signing.load_key(os.path.expanduser(key_file))
+            return snapshot_signing.check_grant(args["grant"], key, environment, action)
+        except (OSError, ValueError) as error:  # SnapshotRefused is a ValueError
+            return {"refused": str(error)[:300]}

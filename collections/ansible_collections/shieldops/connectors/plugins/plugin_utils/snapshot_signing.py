@@ -10,6 +10,11 @@ Standard library only, and no imports from the collection or the shieldops_ansib
 action plugins (snapshot_store, snapshot_load) and the snapshot_id filter import it through Ansible's collection
 loader, and the facade loads this same file by path, so there is one definition of the snapshot id (its pattern
 and how a new one is made), the key location, the format and the checks.
+
+The same key signs the facade's grants (``sign_grant``/``check_grant``): what the facade decided for one action
+(its approver said yes, it counted the action under the rate limit), which the playbooks' policy check accepts
+only with a valid signature, so an extra var alone cannot claim an approval. A grant is a different kind of
+document (``kind: facade_grant``): neither can pass for the other.
 """
 from __future__ import annotations
 
@@ -20,9 +25,11 @@ import os
 import re
 import secrets
 import stat
+import time
 
 __all__ = [
     "SNAPSHOT_ID",
+    "action_digest",
     "SnapshotRefused",
     "canonical",
     "check_key_location",
@@ -33,6 +40,8 @@ __all__ = [
     "new_snapshot_id",
     "read_verified",
     "sign",
+    "sign_grant",
+    "check_grant",
     "verify",
 ]
 
@@ -40,6 +49,9 @@ __all__ = [
 SNAPSHOT_ID_PREFIX = "snap-"
 SNAPSHOT_ID = re.compile(r"^%s[a-z0-9][a-z0-9-]{7,62}$" % re.escape(SNAPSHOT_ID_PREFIX))
 SIGNATURE_FIELD = "signature"
+GRANT_KIND = "facade_grant"
+# How long a grant is good: one run of the action it was made for starts within seconds.
+GRANT_TTL_S = 300
 _SCHEME = "hmac-sha256:"
 _MIN_KEY_BYTES = 32
 
@@ -203,3 +215,34 @@ def read_verified(state_dir, snapshot_id, key_file):
         # A signed document of another snapshot put under this name.
         raise SnapshotRefused("the document of snapshot %s holds another snapshot" % snapshot_id)
     return document
+
+
+def action_digest(environment, action):
+    """What a grant is bound to: the environment and what the action does (type, resource, parameters)."""
+    bound = {"environment": environment, "type": action.get("type"), "resource_id": action.get("resource_id"),
+             "parameters": action.get("parameters") or {}}
+    return hashlib.sha256(json.dumps(bound, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+
+
+def sign_grant(key, environment, action, approved_by=None, rate_limit_reserved=False, now=None, ttl_s=GRANT_TTL_S):
+    """The facade's signed grant for one action (plain JSON data)."""
+    now = time.time() if now is None else now
+    document = {"kind": GRANT_KIND, "action": action_digest(environment, action), "approved_by": approved_by,
+                "rate_limit_reserved": bool(rate_limit_reserved), "expires_at": int(now + ttl_s)}
+    return sign(document, key)
+
+
+def check_grant(grant, key, environment, action, now=None):
+    """The grant's content if it is the facade's, for this action and environment, and not expired; else
+    SnapshotRefused saying why (never repeating the grant)."""
+    now = time.time() if now is None else now
+    if not isinstance(grant, dict) or grant.get("kind") != GRANT_KIND or not isinstance(grant.get(SIGNATURE_FIELD), str):
+        raise SnapshotRefused("not a grant of the ShieldOps facade")
+    expected = _SCHEME + _mac(grant, key)
+    if not hmac.compare_digest(grant[SIGNATURE_FIELD].encode("utf-8"), expected.encode("ascii")):
+        raise SnapshotRefused("the grant fails its signature check (not made by this installation's facade)")
+    if not hmac.compare_digest(str(grant.get("action")), action_digest(environment, action)):
+        raise SnapshotRefused("the grant is for another action or environment")
+    if not isinstance(grant.get("expires_at"), int) or grant["expires_at"] <= now:
+        raise SnapshotRefused("the grant has expired")
+    return {k: v for k, v in grant.items() if k != SIGNATURE_FIELD}
