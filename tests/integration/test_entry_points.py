@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -211,3 +212,69 @@ async def test_direct_real_actions_fail_closed_and_take_no_approval_from_a_varia
         denied = run({**base, "shieldops_config": str(guarded), **claim}, ok=False)
         assert denied["error"]["kind"] == "policy_denied" and "needs approval" in denied["error"]["message"]
     assert int(sandbox.kube().deployment("shop", "web")["spec"]["replicas"]) == replicas
+
+
+# Every session token this emulator's STS issues starts so (moto's SESSION_TOKEN_PREFIX); an unmasked secret key
+# would follow its module argument's name.
+_SESSION_TOKEN = b"FQoGZXIvYXdzEBYaD"
+_SECRET_ARGUMENT = re.compile(rb'"(secret_key|session_token)": "(?!VALUE_SPECIFIED_IN_NO_LOG_PARAMETER")')
+
+
+async def test_a_direct_run_assumes_the_role_itself_with_only_the_bootstrap_identity(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """ansible-playbook with no AWS credentials in its environment, only the settings' role, profile and file: the
+    role assumes the role (the bootstrap identity alone may not read), and no assumed credential is written or
+    printed anywhere. (amazon.aws modules echo the access key id, which is not a secret, in their invocation, as
+    they do for any credentials; the secret key and the session token are masked there.)"""
+    env = load_config(sandbox.config).environment("aws")
+    settings = env.settings.role_settings()
+    assert settings["role_arn"] and settings["credentials_file"]
+    bare = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "SHIELDOPS_AWS_ASSUMED_ROLE"}
+    web1 = sandbox.aws("instance/web-1")
+
+    def run(playbook: str, request: dict[str, Any], extra_env: dict[str, str], *, ok: bool) -> tuple[Any, bytes]:
+        path = tmp_path / "request.json"
+        path.write_text(json.dumps(request))
+        proc = subprocess.run(
+            [str(BIN / "ansible-playbook"), f"playbooks/{playbook}", "-e", f"@{path}"],
+            cwd=project_dir(),
+            env=bare | extra_env | {"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"},
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
+        assert (proc.returncode == 0) == ok, (proc.stdout[-2000:], proc.stderr[-2000:])
+        return json.loads(proc.stdout), proc.stdout + proc.stderr
+
+    envelope = {"provider": "aws", "environment": "aws"}
+    health, out1 = run(
+        "get_health.yml",
+        {"shieldops_request": {**envelope, "resource_id": web1}, "shieldops_settings": settings},
+        {},
+        ok=True,
+    )
+    assert health["global_custom_stats"]["shieldops_result"]["value"]["status"] == "healthy"
+    stop = {"type": "stop", "resource_id": web1, "parameters": {}, "dry_run": True}
+    dry, out2 = run(
+        "execute_action.yml",
+        {"shieldops_request": {**envelope, "action": stop}, "shieldops_settings": settings},
+        {},
+        ok=True,
+    )
+    assert dry["global_custom_stats"]["shieldops_result"]["ok"] is True
+    # The control: the same bootstrap identity used directly (no role in the settings) may not read.
+    no_role = {k: v for k, v in settings.items() if k in ("region", "endpoint_url")}
+    bootstrap = {"AWS_SHARED_CREDENTIALS_FILE": settings["credentials_file"], "AWS_PROFILE": settings["profile"]}
+    refused, out3 = run(
+        "get_health.yml",
+        {"shieldops_request": {**envelope, "resource_id": web1}, "shieldops_settings": no_role},
+        bootstrap,
+        ok=False,
+    )
+    assert refused["global_custom_stats"]["shieldops_result"]["error"]["kind"] == "permission_denied"
+    written = [p for p in tmp_path.rglob("*") if p.is_file()] + [p for p in sandbox.state_dir.rglob("*") if p.is_file()]
+    for blob in (out1, out2, out3, *(p.read_bytes() for p in written)):
+        assert _SESSION_TOKEN not in blob and not _SECRET_ARGUMENT.search(blob)
+        assert b"SessionToken" not in blob and b"AWS_SECRET_ACCESS_KEY" not in blob
+    assert b'"session_token": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"' in out1  # the scan looked where they would be

@@ -21,7 +21,14 @@ def test_loads_environments(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, GOOD))
     env = cfg.environment("prod-aws")
     assert env.provider.name == "aws"
-    assert env.settings.role_settings() == {"region": "eu-west-1", "endpoint_url": None}
+    # The role's settings reach the playbook too: a run without the facade assumes the role itself.
+    assert env.settings.role_settings() == {
+        "region": "eu-west-1",
+        "endpoint_url": None,
+        "role_arn": "arn:aws:iam::123456789012:role/sre-agent",
+        "role_session_name": "shieldops-agent",
+        "duration_seconds": 900,
+    }
 
 
 def test_unknown_environment_key_names_key_and_file(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, field_validator
 
 from ...errors import AuthenticationError, BackendUnavailable, PermissionDenied
+from ...models import plugin_utils
 from ..base import EnvironmentSettings, Provider
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ _AMBIENT_CHAIN = frozenset(
 )
 # TLS trust for the API endpoints: the run needs it whichever way it authenticates.
 _ALWAYS_FROM_OURS = frozenset({"AWS_CA_BUNDLE"})
+_ASSUMED_ROLE_ENV = "SHIELDOPS_AWS_ASSUMED_ROLE"  # plugin_utils/aws_assume_role.py's ASSUMED_ROLE_ENV
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 _REFRESH_MARGIN_S = 300
 
@@ -67,10 +69,19 @@ class AwsSettings(EnvironmentSettings):
         pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$",
         description="The AWS region the run works in (its AWS_REGION and AWS_DEFAULT_REGION).",
     )
-    role_arn: str | None = None
-    external_id: str | None = Field(default=None, min_length=2, max_length=1224)
-    role_session_name: str = Field(default="shieldops-agent", pattern=r"^[\w+=,.@-]{2,64}$")
-    duration_seconds: int = Field(default=900, ge=900, le=43200)
+    role_arn: str | None = Field(
+        default=None,
+        description="The IAM role every run works as, assumed with sts:AssumeRole for short-lived credentials.",
+    )
+    external_id: str | None = Field(
+        default=None, min_length=2, max_length=1224, description="The role's sts:ExternalId condition, if it has one."
+    )
+    role_session_name: str = Field(
+        default="shieldops-agent", pattern=r"^[\w+=,.@-]{2,64}$", description="The session name CloudTrail records."
+    )
+    duration_seconds: int = Field(
+        default=900, ge=900, le=43200, description="How long the assumed credentials last, in seconds."
+    )
     endpoint_url: str | None = Field(
         default=None,
         pattern=r"^https?://[^\s]+$",
@@ -90,7 +101,13 @@ class AwsSettings(EnvironmentSettings):
         return value
 
     def role_settings(self) -> dict[str, Any]:
-        return {"region": self.region, "endpoint_url": self.endpoint_url}
+        # The role settings too: a run without the facade (ansible-playbook, AWX) assumes the role itself
+        # (the aws_assumed_role lookup); the facade's runs carry the credentials it assumed and assume nothing.
+        settings: dict[str, Any] = {"region": self.region, "endpoint_url": self.endpoint_url}
+        if self.role_arn:
+            keep = {"role_arn", "role_session_name", "duration_seconds", "external_id", "profile", "credentials_file"}
+            settings |= self.model_dump(include=keep, exclude_none=True, mode="json")
+        return settings
 
 
 @dataclass
@@ -104,6 +121,7 @@ class AwsProvider(Provider):
     settings_model = AwsSettings
     run_env_names = frozenset(
         {"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_RETRY_MODE", "AWS_MAX_ATTEMPTS"}
+        | {_ASSUMED_ROLE_ENV}
         | _AMBIENT_CHAIN
         | _ALWAYS_FROM_OURS
     )
@@ -185,44 +203,13 @@ def _from_ours(names: frozenset[str]) -> dict[str, str]:
 
 
 def _assume_role(settings: AwsSettings) -> _Cached:
-    import boto3
-    import botocore.exceptions
-    import botocore.parsers
-    import botocore.session
-
-    core = botocore.session.Session()
-    # Set on this session only, not the process environment.
-    if settings.credentials_file:
-        core.set_config_variable("credentials_file", settings.credentials_file)
-    if settings.profile:
-        core.set_config_variable("profile", settings.profile)
-    session = boto3.Session(botocore_session=core)
-    sts = session.client("sts", region_name=settings.region, endpoint_url=settings.endpoint_url)
-    kwargs: dict[str, Any] = {
-        "RoleArn": settings.role_arn,
-        "RoleSessionName": settings.role_session_name,
-        "DurationSeconds": settings.duration_seconds,
-    }
-    if settings.external_id:
-        kwargs["ExternalId"] = settings.external_id
+    module = plugin_utils("aws_assume_role")  # the playbooks' aws_assumed_role lookup runs the same code
     try:
-        creds = sts.assume_role(**kwargs)["Credentials"]
-    except (botocore.exceptions.NoCredentialsError, botocore.exceptions.ProfileNotFound):
-        raise AuthenticationError("no source credentials to call sts:AssumeRole with") from None
-    except botocore.exceptions.ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        message = f"sts:AssumeRole into {settings.role_arn} refused: {code}"
-        if code in {"AccessDenied", "AccessDeniedException"}:
-            raise PermissionDenied(message) from None
-        raise AuthenticationError(message) from None
-    except botocore.exceptions.EndpointConnectionError:
-        raise BackendUnavailable(f"STS endpoint unreachable for region {settings.region}") from None
-    except (botocore.exceptions.BotoCoreError, botocore.parsers.ResponseParserError) as exc:
-        # Timeouts, TLS, an answer that is not STS's: typed, and named by type only (no response text echoed).
-        raise BackendUnavailable(f"sts:AssumeRole failed: {type(exc).__name__}") from None
-    env = {
-        "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
-        "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
-        "AWS_SESSION_TOKEN": creds["SessionToken"],
-    }
-    return _Cached(env=env, expires_at=creds["Expiration"].timestamp())
+        env, expires_at = module.assume_role(settings.model_dump(mode="json"))
+    except module.AssumeRoleRefused as refused:
+        error = {"permission_denied": PermissionDenied, "backend_unavailable": BackendUnavailable}.get(
+            refused.kind, AuthenticationError
+        )
+        raise error(str(refused)) from None
+    # The run's playbooks use these and assume nothing again.
+    return _Cached(env={**env, module.ASSUMED_ROLE_ENV: str(settings.role_arn)}, expires_at=expires_at)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from shieldops_ansible.config import load_config
 from shieldops_ansible.paths import project_dir
@@ -16,7 +17,7 @@ from tests.support import Sandbox
 pytestmark = pytest.mark.integration
 
 
-async def test_molecule_linux_scenario(sandbox: Sandbox) -> None:
+async def test_molecule_linux_scenario(sandbox: Sandbox, tmp_path: Path) -> None:
     # Give converge real work: the service it converges is stopped first.
     bindir = Path(sys.executable).parent
     conf = sandbox.linux_dir / "web-1" / "supervisord.conf"
@@ -24,8 +25,15 @@ async def test_molecule_linux_scenario(sandbox: Sandbox) -> None:
     assert sandbox.supervisor_status("web-1")["web"] == "STOPPED"
     env_cfg = load_config(sandbox.config).environment("linux")
     run_env = await env_cfg.provider.credentials_env(env_cfg.settings)
+    # The scenario's environment, "molecule", in a config of its own: a real action (converge's start) needs the
+    # policy of its environment, and is refused when none can be loaded.
+    doc = yaml.safe_load(sandbox.config.read_text())
+    doc["environments"]["molecule"] = doc["environments"]["linux"]
+    config = tmp_path / "molecule.yaml"
+    config.write_text(yaml.safe_dump(doc))
     env = {
         **os.environ,
+        "SHIELDOPS_CONFIG": str(config),
         "PATH": f"{bindir}:{os.environ.get('PATH', '')}",
         "SHIELDOPS_MOLECULE_INVENTORY": str(sandbox.linux_dir / "inventory.yml"),
         "SSH_AUTH_SOCK": run_env["SSH_AUTH_SOCK"],
