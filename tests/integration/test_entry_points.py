@@ -278,3 +278,35 @@ async def test_a_direct_run_assumes_the_role_itself_with_only_the_bootstrap_iden
         assert _SESSION_TOKEN not in blob and not _SECRET_ARGUMENT.search(blob)
         assert b"SessionToken" not in blob and b"AWS_SECRET_ACCESS_KEY" not in blob
     assert b'"session_token": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"' in out1  # the scan looked where they would be
+
+
+async def test_a_direct_kubernetes_run_reads_the_token_file_itself(sandbox: Sandbox, tmp_path: Path) -> None:
+    """ansible-playbook with no K8S_AUTH_* in its environment: the role reads the settings' ServiceAccount token
+    file at run time; the token is in no output or file of the run."""
+    env = load_config(sandbox.config).environment("kubernetes")
+    settings = env.settings.role_settings()
+    token = Path(settings["token_file"]).read_text().strip()
+    bare = {k: v for k, v in os.environ.items() if not k.startswith("K8S_AUTH_")}
+    envelope = {"provider": "kubernetes", "environment": "kubernetes"}
+    scale = {"type": "scale", "resource_id": "deployment/shop/web", "parameters": {"replicas": 9}, "dry_run": True}
+    outputs = []
+    for playbook, request in [
+        ("get_health.yml", {**envelope, "resource_id": "deployment/shop/web"}),
+        ("execute_action.yml", {**envelope, "action": scale}),
+    ]:
+        path = tmp_path / "request.json"
+        path.write_text(json.dumps({"shieldops_request": request, "shieldops_settings": settings}))
+        proc = subprocess.run(
+            [str(BIN / "ansible-playbook"), f"playbooks/{playbook}", "-e", f"@{path}"],
+            cwd=project_dir(),
+            env=bare | {"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"},
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
+        assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-2000:])
+        assert json.loads(proc.stdout)["global_custom_stats"]["shieldops_result"]["ok"] is True
+        outputs.append(proc.stdout + proc.stderr)
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    for blob in (*outputs, *(p.read_bytes() for p in written)):
+        assert token.encode() not in blob

@@ -23,11 +23,16 @@ __all__ = ["KubernetesProvider", "KubernetesSettings"]
 
 class KubernetesSettings(EnvironmentSettings):
     provider: Literal["kubernetes"]
-    kubeconfig: str | None = None
-    context: str | None = None
-    server: str | None = Field(default=None, pattern=r"^https://[^\s]+$")
-    ca_file: str | None = None
-    token_file: str | None = None
+    kubeconfig: str | None = Field(default=None, description="A kubeconfig file, instead of the token way.")
+    context: str | None = Field(default=None, description="The kubeconfig's context; default its current one.")
+    server: str | None = Field(
+        default=None, pattern=r"^https://[^\s]+$", description="The API server's URL (with ca_file and token_file)."
+    )
+    ca_file: str | None = Field(default=None, description="The CA bundle the API server's certificate is checked with.")
+    token_file: str | None = Field(
+        default=None,
+        description="A ServiceAccount token file, read at every run (a projected token the kubelet rotates).",
+    )
     cluster_name: str = Field(
         default="cluster",
         pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
@@ -55,10 +60,13 @@ class KubernetesSettings(EnvironmentSettings):
         return self
 
     def role_settings(self) -> dict[str, Any]:
+        # Where the credentials are (paths, never a token): a run without the facade reads the token file itself.
+        way = self.model_dump(include={"kubeconfig", "context", "server", "ca_file", "token_file"}, exclude_none=True)
         return {
             "cluster_name": self.cluster_name,
             "namespaces": self.namespaces,
             "rollout_timeout_seconds": self.rollout_timeout_seconds,
+            **way,
         }
 
 
