@@ -280,6 +280,29 @@ async def test_a_direct_run_assumes_the_role_itself_with_only_the_bootstrap_iden
     assert b'"session_token": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"' in out1  # the scan looked where they would be
 
 
+def _direct_runs(
+    tmp_path: Path, settings: dict[str, Any], env: dict[str, str], runs: list[tuple[str, dict[str, Any]]]
+) -> list[bytes]:
+    """Each (playbook, request) run as an operator would, with ``env`` as its whole environment and ``settings``
+    as its shieldops_settings; each must succeed. Their outputs, for the scans."""
+    outputs = []
+    for playbook, request in runs:
+        path = tmp_path / "request.json"
+        path.write_text(json.dumps({"shieldops_request": request, "shieldops_settings": settings}))
+        proc = subprocess.run(
+            [str(BIN / "ansible-playbook"), f"playbooks/{playbook}", "-e", f"@{path}"],
+            cwd=project_dir(),
+            env=env | {"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"},
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
+        assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-2000:])
+        assert json.loads(proc.stdout)["global_custom_stats"]["shieldops_result"]["ok"] is True
+        outputs.append(proc.stdout + proc.stderr)
+    return outputs
+
+
 async def test_a_direct_kubernetes_run_reads_the_token_file_itself(sandbox: Sandbox, tmp_path: Path) -> None:
     """ansible-playbook with no K8S_AUTH_* in its environment: the role reads the settings' ServiceAccount token
     file at run time; the token is in no output or file of the run."""
@@ -289,24 +312,42 @@ async def test_a_direct_kubernetes_run_reads_the_token_file_itself(sandbox: Sand
     bare = {k: v for k, v in os.environ.items() if not k.startswith("K8S_AUTH_")}
     envelope = {"provider": "kubernetes", "environment": "kubernetes"}
     scale = {"type": "scale", "resource_id": "deployment/shop/web", "parameters": {"replicas": 9}, "dry_run": True}
-    outputs = []
-    for playbook, request in [
-        ("get_health.yml", {**envelope, "resource_id": "deployment/shop/web"}),
-        ("execute_action.yml", {**envelope, "action": scale}),
-    ]:
-        path = tmp_path / "request.json"
-        path.write_text(json.dumps({"shieldops_request": request, "shieldops_settings": settings}))
-        proc = subprocess.run(
-            [str(BIN / "ansible-playbook"), f"playbooks/{playbook}", "-e", f"@{path}"],
-            cwd=project_dir(),
-            env=bare | {"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"},
-            capture_output=True,
-            timeout=300,
-            check=False,
-        )
-        assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-2000:])
-        assert json.loads(proc.stdout)["global_custom_stats"]["shieldops_result"]["ok"] is True
-        outputs.append(proc.stdout + proc.stderr)
+    outputs = _direct_runs(
+        tmp_path,
+        settings,
+        bare,
+        [
+            ("get_health.yml", {**envelope, "resource_id": "deployment/shop/web"}),
+            ("execute_action.yml", {**envelope, "action": scale}),
+        ],
+    )
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     for blob in (*outputs, *(p.read_bytes() for p in written)):
         assert token.encode() not in blob
+
+
+async def test_a_direct_gcp_run_mints_its_own_token(sandbox: Sandbox, tmp_path: Path) -> None:
+    """ansible-playbook with no GCP_ACCESS_TOKEN: the role mints one from the settings' Workload Identity
+    Federation config on the controller (through the settings' proxy and CA), and neither that token (every token
+    of the sandbox's fake starts ya29.fake-) nor the subject token is in any output or file of the run."""
+    env = load_config(sandbox.config).environment("gcp")
+    settings = env.settings.role_settings()
+    federation = json.loads(Path(settings["credentials_file"]).read_text())
+    subject = Path(federation["credential_source"]["file"]).read_text().strip()
+    samples = sandbox.samples("gcp")
+    bare = {k: v for k, v in os.environ.items() if not k.startswith(("GCP_", "GOOGLE_")) and k != "HTTPS_PROXY"}
+    envelope = {"provider": "gcp", "environment": "gcp"}
+    action = samples["dry_run_action"]
+    dry = {k: action[k] for k in ("type", "resource_id", "parameters")} | {"dry_run": True}
+    outputs = _direct_runs(
+        tmp_path,
+        settings,
+        bare,
+        [
+            ("get_health.yml", {**envelope, "resource_id": samples["service"]}),
+            ("execute_action.yml", {**envelope, "action": dry}),
+        ],
+    )
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    for blob in (*outputs, *(p.read_bytes() for p in written)):
+        assert b"ya29.fake-" not in blob and subject.encode() not in blob

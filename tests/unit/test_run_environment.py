@@ -93,7 +93,11 @@ async def test_aws_with_a_role_passes_only_the_assumed_credentials(agent: None) 
     assert set(env) <= AwsProvider.run_env_names
 
 
-async def test_gcp_passes_only_the_minted_token_and_its_own_connection_settings(agent: None) -> None:
+async def test_gcp_passes_only_the_minted_token_and_its_own_connection_settings(
+    agent: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The minting code is the collection's (plugin_utils/gcp_federation.py), loaded from the project's folder.
+    monkeypatch.setenv("SHIELDOPS_PROJECT_DIR", str(Path(__file__).resolve().parents[2]))
     settings = GcpSettings(provider="gcp", project="acme-prod", credentials_file="/wif.json")
     provider = GcpProvider()
     provider._cache[("/wif.json", None, None)] = _GcpCached("ya29.minted", time.time() + 3600)

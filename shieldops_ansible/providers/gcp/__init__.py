@@ -80,7 +80,12 @@ class GcpSettings(EnvironmentSettings):
         return _each_matches(value, _REGION, "a region such as europe-west1")
 
     def role_settings(self) -> dict[str, Any]:
-        return {"project": self.project, "zones": self.zones, "regions": self.regions}
+        # Where the federation config is and how Google is reached (no token): a run without the facade mints its
+        # token itself (the gcp_access_token lookup); the facade's runs carry the token it minted.
+        reach = self.model_dump(
+            include={"credentials_file", "quota_project", "https_proxy", "ca_file"}, exclude_none=True
+        )
+        return {"project": self.project, "zones": self.zones, "regions": self.regions, **reach}
 
 
 def _each_matches(values: list[str] | None, pattern: str, what: str) -> list[str] | None:

@@ -1,119 +1,28 @@
 """Mint a short-lived GCP access token from a Workload Identity Federation config, on the controller.
 
-google-auth reads the ``external_account`` config, fetches the subject token from where it says (a file, a URL,
-AWS), exchanges it at STS and, when the config names a service account, impersonates it. Errors name what failed
-and Google's error code only: the responses may quote the request, and the subject token is a secret.
+The minting itself is the collection's ``plugin_utils/gcp_federation.py``, which the GCP role's gcp_access_token
+lookup runs in a playbook run without the facade: one piece of code for both. Here its refusals become our errors.
 """
 
 from __future__ import annotations
 
-import datetime
-import json
-import re
-import time
-from typing import Any
+from ...errors import AuthenticationError, BackendUnavailable, ConfigError, PermissionDenied, ShieldOpsError
+from ...models import plugin_utils
 
-from ...errors import AuthenticationError, BackendUnavailable, ConfigError, PermissionDenied
+__all__ = ["mint_access_token"]
 
-__all__ = ["SCOPES", "mint_access_token"]
-
-SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
-_ERROR_CODE = re.compile(r"Error code ([a-z_]+)")
+_ERRORS: dict[str, type[ShieldOpsError]] = {
+    "config": ConfigError,
+    "permission_denied": PermissionDenied,
+    "backend_unavailable": BackendUnavailable,
+}
 
 
 def mint_access_token(credentials_file: str, https_proxy: str | None, ca_file: str | None) -> tuple[str, float]:
     """Return (access token, expiry as a Unix time)."""
-    import google.auth.exceptions
-    import requests
-    from google.auth.transport.requests import Request
-
-    info = _federation_config(credentials_file)
+    module = plugin_utils("gcp_federation")
     try:
-        credentials = _credentials_from(info)
-    except (google.auth.exceptions.GoogleAuthError, ValueError) as exc:
-        raise ConfigError(
-            f"credentials_file {credentials_file}: not a usable external_account config ({exc})"
-        ) from None
-    session = requests.Session()
-    # Only what the settings say: the controller's own proxy variables are not the environment's business.
-    session.trust_env = False
-    if https_proxy:
-        session.proxies = {"https": https_proxy}
-    if ca_file:
-        session.verify = ca_file
-    try:
-        credentials.refresh(Request(session=session))
-    except google.auth.exceptions.TransportError as exc:
-        raise BackendUnavailable(
-            f"Google's token endpoints unreachable: {type(exc.__cause__ or exc).__name__}"
-        ) from None
-    except (google.auth.exceptions.RefreshError, google.auth.exceptions.OAuthError) as exc:
-        raise _refusal(exc) from None
-    finally:
-        session.close()
-    token = credentials.token
-    if not isinstance(token, str) or not token:
-        raise AuthenticationError("Workload Identity Federation returned no access token")
-    expiry = credentials.expiry  # google-auth keeps it as a naive UTC datetime
-    expires_at = expiry.replace(tzinfo=datetime.UTC).timestamp() if expiry is not None else time.time() + 300
-    return token, expires_at
-
-
-def _credentials_from(info: dict[str, Any]) -> Any:
-    """The credentials class for the config's subject-token source, as google.auth.default picks it, without
-    load_credentials_from_file's project lookup (a token exchange and a Resource Manager call, outside our
-    session, at every load)."""
-    source = info.get("credential_source") or {}
-    if str(source.get("environment_id", "")).startswith("aws"):
-        from google.auth import aws
-
-        return aws.Credentials.from_info(info, scopes=list(SCOPES))  # type: ignore[no-untyped-call]
-    if "executable" in source:
-        from google.auth import pluggable
-
-        return pluggable.Credentials.from_info(info, scopes=list(SCOPES))  # type: ignore[no-untyped-call]
-    from google.auth import identity_pool
-
-    return identity_pool.Credentials.from_info(info, scopes=list(SCOPES))  # type: ignore[no-untyped-call]
-
-
-def _federation_config(path: str) -> dict[str, Any]:
-    try:
-        with open(path) as handle:
-            document: Any = json.load(handle)
-    except OSError as exc:
-        raise ConfigError(f"cannot read credentials_file {path}: {exc.strerror}") from None
-    except ValueError:
-        raise ConfigError(f"credentials_file {path} is not JSON") from None
-    kind = document.get("type") if isinstance(document, dict) else None
-    if kind != "external_account":
-        # A service-account key would work with google-auth, and is exactly what PRD-005 rules out.
-        raise ConfigError(
-            f"credentials_file {path} is of type {kind!r}; only Workload Identity Federation "
-            "(type external_account) configs are accepted, never service-account keys"
-        )
-    return dict(document)
-
-
-def _refusal(exc: Exception) -> Exception:
-    first = str(exc.args[0]) if exc.args else ""
-    if first.startswith("Unable to acquire impersonated credentials"):
-        # iamcredentials answered with an error: the federated identity may not impersonate the account.
-        status = _google_status(exc.args[1] if len(exc.args) > 1 else "")
-        if status in {"PERMISSION_DENIED", "NOT_FOUND"}:
-            return PermissionDenied(f"service account impersonation refused: {status}")
-        return AuthenticationError(f"service account impersonation failed: {status or 'error'}")
-    code = _ERROR_CODE.search(first)
-    if code:
-        return AuthenticationError(f"the STS token exchange was refused: {code.group(1)}")
-    if "was not found" in first or "Unable to retrieve" in first:
-        return AuthenticationError("the subject token could not be read from the credential source")
-    return AuthenticationError(f"Workload Identity Federation failed: {type(exc).__name__}")
-
-
-def _google_status(body: Any) -> str | None:
-    try:
-        status = json.loads(body)["error"]["status"]
-    except (ValueError, KeyError, TypeError):
-        return None
-    return status if isinstance(status, str) and re.fullmatch(r"[A-Z_]{1,40}", status) else None
+        token, expires_at = module.mint_access_token(credentials_file, https_proxy, ca_file)
+    except module.MintRefused as refused:
+        raise _ERRORS.get(refused.kind, AuthenticationError)(str(refused)) from None
+    return str(token), float(expires_at)
