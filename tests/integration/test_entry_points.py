@@ -351,3 +351,30 @@ async def test_a_direct_gcp_run_mints_its_own_token(sandbox: Sandbox, tmp_path: 
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     for blob in (*outputs, *(p.read_bytes() for p in written)):
         assert b"ya29.fake-" not in blob and subject.encode() not in blob
+
+
+async def test_a_direct_azure_run_finds_the_managed_identity_from_the_settings(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """ansible-playbook with no AZURE_*, ANSIBLE_AZURE_* or proxy variables: the role's task environment says where
+    the managed identity is (from the settings, as the facade's runs have it), and a read and a dry run work."""
+    env = load_config(sandbox.config).environment("azure")
+    settings = env.settings.role_settings()
+    samples = sandbox.samples("azure")
+    bare = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AZURE_", "ANSIBLE_AZURE_", "IDENTITY_", "MSI_")) and k not in ("HTTPS_PROXY", "NO_PROXY")
+    }
+    envelope = {"provider": "azure", "environment": "azure"}
+    action = samples["dry_run_action"]
+    dry = {k: action[k] for k in ("type", "resource_id", "parameters")} | {"dry_run": True}
+    _direct_runs(
+        tmp_path,
+        settings,
+        bare,
+        [
+            ("get_health.yml", {**envelope, "resource_id": samples["service"]}),
+            ("execute_action.yml", {**envelope, "action": dry}),
+        ],
+    )

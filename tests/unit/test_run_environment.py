@@ -109,7 +109,9 @@ async def test_gcp_passes_only_the_minted_token_and_its_own_connection_settings(
         await provider.credentials_env(settings)
 
 
-async def test_azure_passes_where_the_identity_is_and_no_secret(agent: None) -> None:
+async def test_azure_passes_where_the_identity_is_and_no_secret(agent: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The mapping is the collection's (plugin_utils/azure_identity.py), loaded from the project's folder.
+    monkeypatch.setenv("SHIELDOPS_PROJECT_DIR", str(Path(__file__).resolve().parents[2]))
     settings = AzureSettings(
         provider="azure",
         subscription_id="1E2D3C4B-5A69-4788-9A0B-C1D2E3F4A5B6",

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from ...models import plugin_utils
 from ..base import EnvironmentSettings, Provider
 
 if TYPE_CHECKING:
@@ -125,10 +126,14 @@ class AzureSettings(EnvironmentSettings):
         return self
 
     def role_settings(self) -> dict[str, Any]:
+        # Where the identity is, too (no secret): a run without the facade finds it as the facade's runs do.
+        where = {"client_id", "auth", "tenant_id", "federated_token_file", "authority_host", "identity_endpoint"}
+        found = self.model_dump(include=where | {"https_proxy", "ca_file"}, mode="json")
         return {
             "subscription_id": self.subscription_id,
             "resource_groups": self.resource_groups,
             "snapshot_setting_values": self.snapshot_setting_values or [],
+            **{key: value for key, value in found.items() if value is not None},
         }
 
 
@@ -232,22 +237,8 @@ class AzureProvider(Provider):
 
     async def credentials_env(self, settings: EnvironmentSettings) -> dict[str, str]:
         assert isinstance(settings, AzureSettings)
-        env = {"ANSIBLE_AZURE_AUTH_SOURCE": "msi", "AZURE_SUBSCRIPTION_ID": settings.subscription_id}
-        if settings.client_id:
-            env["AZURE_CLIENT_ID"] = settings.client_id
-        if settings.auth == "workload_identity":
-            assert settings.tenant_id and settings.federated_token_file
-            env["AZURE_TENANT_ID"] = settings.tenant_id
-            env["AZURE_FEDERATED_TOKEN_FILE"] = settings.federated_token_file
-            env["AZURE_AUTHORITY_HOST"] = settings.authority_host.rstrip("/")
-        if settings.identity_endpoint:
-            env["AZURE_POD_IDENTITY_AUTHORITY_HOST"] = settings.identity_endpoint.rstrip("/")
-        if settings.https_proxy:
-            env["HTTPS_PROXY"] = settings.https_proxy
-            # The identity endpoint is plain HTTP on a link-local or loopback address: never through the proxy.
-            env["NO_PROXY"] = "169.254.169.254,127.0.0.1,localhost"
-        if settings.ca_file:
-            env["REQUESTS_CA_BUNDLE"] = settings.ca_file
+        # The same mapping the role's task environment uses in a run without the facade.
+        env: dict[str, str] = plugin_utils("azure_identity").identity_env(settings.model_dump(mode="json"))
         return env
 
     @classmethod

@@ -11,6 +11,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.shieldops.connectors.plugins.filter.core import health_check as _check
 from ansible_collections.shieldops.connectors.plugins.filter.core import health_report, threshold_status
 from ansible_collections.shieldops.connectors.plugins.filter.core import iso_timestamp as _iso
+from ansible_collections.shieldops.connectors.plugins.plugin_utils.azure_identity import identity_env
 
 DOCUMENTATION = ""
 
@@ -436,9 +437,16 @@ def azure_function_app_unrestored(snapshot, production):
     return sorted(k for k in set(then) | set(now) if then.get(k) != now.get(k) and k not in kept)
 
 
+def azure_identity_env(settings):
+    """The role's task environment from the environment's settings (plugin_utils/azure_identity.py: the facade's
+    mapping too), so that a run without the facade finds the managed identity as the facade's runs do."""
+    return identity_env(dict(settings or {}))
+
+
 class FilterModule(object):
     def filters(self):
         return {
+            "azure_identity_env": azure_identity_env,
             "azure_id_parts": azure_id_parts,
             "azure_location": azure_location,
             "azure_groups_to_list": azure_groups_to_list,
