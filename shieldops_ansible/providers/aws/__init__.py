@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator
 
-from ...errors import AuthenticationError, BackendUnavailable, PermissionDenied
+from ...errors import error_for_kind
 from ...models import plugin_utils
 from ..base import EnvironmentSettings, Provider
 
@@ -207,9 +207,6 @@ def _assume_role(settings: AwsSettings) -> _Cached:
     try:
         env, expires_at = module.assume_role(settings.model_dump(mode="json"))
     except module.AssumeRoleRefused as refused:
-        error = {"permission_denied": PermissionDenied, "backend_unavailable": BackendUnavailable}.get(
-            refused.kind, AuthenticationError
-        )
-        raise error(str(refused)) from None
+        raise error_for_kind(refused.kind, str(refused)) from None
     # The run's playbooks use these and assume nothing again.
     return _Cached(env={**env, module.ASSUMED_ROLE_ENV: str(settings.role_arn)}, expires_at=expires_at)

@@ -6,16 +6,10 @@ lookup runs in a playbook run without the facade: one piece of code for both. He
 
 from __future__ import annotations
 
-from ...errors import AuthenticationError, BackendUnavailable, ConfigError, PermissionDenied, ShieldOpsError
+from ...errors import error_for_kind
 from ...models import plugin_utils
 
 __all__ = ["mint_access_token"]
-
-_ERRORS: dict[str, type[ShieldOpsError]] = {
-    "config": ConfigError,
-    "permission_denied": PermissionDenied,
-    "backend_unavailable": BackendUnavailable,
-}
 
 
 def mint_access_token(credentials_file: str, https_proxy: str | None, ca_file: str | None) -> tuple[str, float]:
@@ -24,5 +18,5 @@ def mint_access_token(credentials_file: str, https_proxy: str | None, ca_file: s
     try:
         token, expires_at = module.mint_access_token(credentials_file, https_proxy, ca_file)
     except module.MintRefused as refused:
-        raise _ERRORS.get(refused.kind, AuthenticationError)(str(refused)) from None
+        raise error_for_kind(refused.kind, str(refused)) from None
     return str(token), float(expires_at)

@@ -4,8 +4,9 @@ credentials, used by the facade (shieldops_ansible.providers.aws, which caches t
 role's aws_assumed_role lookup (a playbook run without the facade: ansible-playbook, AWX).
 
 Only the standard library at import time (the facade loads this file by path); boto3 is imported when a role is
-assumed. Errors are AssumeRoleRefused with a kind (authentication, permission_denied, backend_unavailable) and a
-message that names the role and the error code only: never a credential, never the response's text.
+assumed. Errors are AssumeRoleRefused with a kind (authentication, permission_denied, backend_unavailable: the
+facade's error kinds) and a message that names the role and the error code only: never a credential, never the
+response's text.
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ facade (shieldops_ansible.providers.gcp, which caches tokens across runs) and th
 
 google-auth reads the ``external_account`` config, fetches the subject token from where it says (a file, a URL,
 AWS), exchanges it at STS and, when the config names a service account, impersonates it. Errors are MintRefused
-with a kind (config, authentication, permission_denied, backend_unavailable) and a message naming what failed and
+with a kind (config_error, authentication, permission_denied, backend_unavailable: the facade's error kinds) and a message naming what failed and
 Google's error code only: the responses may quote the request, and the subject token is a secret. Only the
 standard library at import time (the facade loads this file by path).
 """
@@ -39,7 +39,7 @@ def mint_access_token(credentials_file, https_proxy=None, ca_file=None):
         credentials = _credentials_from(info)
     except (google.auth.exceptions.GoogleAuthError, ValueError) as exc:
         raise MintRefused(
-            "config", f"credentials_file {credentials_file}: not a usable external_account config ({exc})") from None
+            "config_error", f"credentials_file {credentials_file}: not a usable external_account config ({exc})") from None
     session = requests.Session()
     # Only what the settings say: the controller's own proxy variables are not the environment's business.
     session.trust_env = False
@@ -88,14 +88,14 @@ def _federation_config(path):
         with open(path) as handle:
             document = json.load(handle)
     except OSError as exc:
-        raise MintRefused("config", f"cannot read credentials_file {path}: {exc.strerror}") from None
+        raise MintRefused("config_error", f"cannot read credentials_file {path}: {exc.strerror}") from None
     except ValueError:
-        raise MintRefused("config", f"credentials_file {path} is not JSON") from None
+        raise MintRefused("config_error", f"credentials_file {path} is not JSON") from None
     kind = document.get("type") if isinstance(document, dict) else None
     if kind != "external_account":
         # A service-account key would work with google-auth, and is exactly what PRD-005 rules out.
         raise MintRefused(
-            "config",
+            "config_error",
             f"credentials_file {path} is of type {kind!r}; only Workload Identity Federation "
             "(type external_account) configs are accepted, never service-account keys",
         )
