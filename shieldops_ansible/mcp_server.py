@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import hashlib
 import json
 import secrets
 import time
@@ -43,6 +42,7 @@ from .errors import InvalidRequest, ShieldOpsError
 from .mcp_http import TOKEN_ENV, BearerToken, HttpOptions, auth_settings, is_loopback, load_token, transport_security
 from .mcp_output import CursorRefused, Listings, bounded, query_digest
 from .models import Action, ActionResult, Event, HealthStatus, Resource, RollbackResult, Snapshot, TimeRange
+from .snapshots import signing
 from .validation import clean_output
 
 __all__ = ["CONFIRMATION_TTL_S", "build_server", "serve"]
@@ -129,9 +129,10 @@ class _Server(MCPServer):
 
 
 def action_digest(environment: str, action: Mapping[str, Any]) -> str:
-    """What a confirmation is bound to: the environment and what the action does (its reason is not)."""
-    bound = {"environment": environment, **{k: action.get(k) for k in ("type", "resource_id", "parameters")}}
-    return hashlib.sha256(json.dumps(bound, sort_keys=True, default=str).encode()).hexdigest()
+    """What a confirmation is bound to: the environment and what the action does (its reason is not). The same
+    digest binds the facade's grants to an action (snapshot_signing.action_digest)."""
+    digest: str = signing().action_digest(environment, action)
+    return digest
 
 
 class _Confirmations:
