@@ -97,17 +97,18 @@ class InfraConnector:
     def acting_for(self, caller: Mapping[str, str]) -> InfraConnector:
         """This connector (its engine, shared, not owned), its audit records naming ``caller``: who a server (the
         MCP server) runs the operation for."""
-        twin = copy.copy(self)
-        twin._owns_engine = False
-        twin._caller = {str(k): str(v) for k, v in caller.items()}
-        return twin
+        return self._twin(_caller={str(k): str(v) for k, v in caller.items()})
 
     def observed(self, on_event: EventCallback) -> InfraConnector:
         """This connector (its engine shared, not owned), with ``on_event`` also called for each event of its runs:
         how a server in front of the facade reports one call's progress (the MCP server's notifications)."""
+        return self._twin(_on_event=_chained(on_event, self._on_event))
+
+    def _twin(self, **changed: Any) -> InfraConnector:
+        """A copy sharing this connector's engine (never closing it), with ``changed`` attributes."""
         twin = copy.copy(self)
         twin._owns_engine = False
-        twin._on_event = _chained(on_event, self._on_event)
+        vars(twin).update(changed)
         return twin
 
     async def record_call(self, operation: str, request: Mapping[str, Any]) -> None:
