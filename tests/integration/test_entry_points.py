@@ -22,22 +22,26 @@ pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
 
 
-def _ansible_playbook(playbook: str, request: Path, credentials: dict[str, str], *, ok: bool = True) -> Any:
-    """Run one of our playbooks as an operator would, with the json callback; its parsed output (``ok``: the run
-    must succeed, else fail)."""
-    run_env = dict(os.environ) | credentials | {"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"}
-    run_env.pop("SHIELDOPS_CONFIG", None)
+def _run_playbook(playbook: str, request: Path, env: dict[str, str], *, ok: bool) -> tuple[Any, bytes]:
+    """Run one of our playbooks as an operator would, with ``env`` as its whole environment and the json callback
+    (``ok``: the run must succeed, else fail); its parsed output, and all it printed (for the scans)."""
     proc = subprocess.run(
         [str(BIN / "ansible-playbook"), f"playbooks/{playbook}", "-e", f"@{request}"],
         cwd=project_dir(),
-        env=run_env,
+        env=env | {"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"},
         capture_output=True,
-        text=True,
         timeout=300,
         check=False,
     )
-    assert (proc.returncode == 0) == ok, proc.stdout[-2000:] + proc.stderr[-2000:]
-    return json.loads(proc.stdout)
+    assert (proc.returncode == 0) == ok, (proc.stdout[-2000:], proc.stderr[-2000:])
+    return json.loads(proc.stdout), proc.stdout + proc.stderr
+
+
+def _ansible_playbook(playbook: str, request: Path, credentials: dict[str, str], *, ok: bool = True) -> Any:
+    """``_run_playbook`` in our environment with ``credentials`` added (and no SHIELDOPS_CONFIG); its output."""
+    run_env = dict(os.environ) | credentials
+    run_env.pop("SHIELDOPS_CONFIG", None)
+    return _run_playbook(playbook, request, run_env, ok=ok)[0]
 
 
 async def test_ansible_playbook_direct_matches_facade(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -236,16 +240,7 @@ async def test_a_direct_run_assumes_the_role_itself_with_only_the_bootstrap_iden
     def run(playbook: str, request: dict[str, Any], extra_env: dict[str, str], *, ok: bool) -> tuple[Any, bytes]:
         path = tmp_path / "request.json"
         path.write_text(json.dumps(request))
-        proc = subprocess.run(
-            [str(BIN / "ansible-playbook"), f"playbooks/{playbook}", "-e", f"@{path}"],
-            cwd=project_dir(),
-            env=bare | extra_env | {"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"},
-            capture_output=True,
-            timeout=300,
-            check=False,
-        )
-        assert (proc.returncode == 0) == ok, (proc.stdout[-2000:], proc.stderr[-2000:])
-        return json.loads(proc.stdout), proc.stdout + proc.stderr
+        return _run_playbook(playbook, path, bare | extra_env, ok=ok)
 
     envelope = {"provider": "aws", "environment": "aws"}
     health, out1 = run(
@@ -289,17 +284,9 @@ def _direct_runs(
     for playbook, request in runs:
         path = tmp_path / "request.json"
         path.write_text(json.dumps({"shieldops_request": request, "shieldops_settings": settings}))
-        proc = subprocess.run(
-            [str(BIN / "ansible-playbook"), f"playbooks/{playbook}", "-e", f"@{path}"],
-            cwd=project_dir(),
-            env=env | {"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"},
-            capture_output=True,
-            timeout=300,
-            check=False,
-        )
-        assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-2000:])
-        assert json.loads(proc.stdout)["global_custom_stats"]["shieldops_result"]["ok"] is True
-        outputs.append(proc.stdout + proc.stderr)
+        output, printed = _run_playbook(playbook, path, env, ok=True)
+        assert output["global_custom_stats"]["shieldops_result"]["ok"] is True
+        outputs.append(printed)
     return outputs
 
 
