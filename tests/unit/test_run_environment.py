@@ -49,6 +49,13 @@ def agent(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
+@pytest.fixture
+def agent_here(agent: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The agent's environment, but this project's folder: the providers' credential code that is the
+    collection's (plugin_utils: WIF minting, the Azure identity mapping) loads from there."""
+    monkeypatch.setenv("SHIELDOPS_PROJECT_DIR", str(Path(__file__).resolve().parents[2]))
+
+
 def test_the_base_is_an_allow_list() -> None:
     assert base_environment(AGENT) == {
         "PATH": "/usr/bin",
@@ -93,11 +100,7 @@ async def test_aws_with_a_role_passes_only_the_assumed_credentials(agent: None) 
     assert set(env) <= AwsProvider.run_env_names
 
 
-async def test_gcp_passes_only_the_minted_token_and_its_own_connection_settings(
-    agent: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The minting code is the collection's (plugin_utils/gcp_federation.py), loaded from the project's folder.
-    monkeypatch.setenv("SHIELDOPS_PROJECT_DIR", str(Path(__file__).resolve().parents[2]))
+async def test_gcp_passes_only_the_minted_token_and_its_own_connection_settings(agent_here: None) -> None:
     settings = GcpSettings(provider="gcp", project="acme-prod", credentials_file="/wif.json")
     provider = GcpProvider()
     provider._cache[("/wif.json", None, None)] = _GcpCached("ya29.minted", time.time() + 3600)
@@ -109,9 +112,7 @@ async def test_gcp_passes_only_the_minted_token_and_its_own_connection_settings(
         await provider.credentials_env(settings)
 
 
-async def test_azure_passes_where_the_identity_is_and_no_secret(agent: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The mapping is the collection's (plugin_utils/azure_identity.py), loaded from the project's folder.
-    monkeypatch.setenv("SHIELDOPS_PROJECT_DIR", str(Path(__file__).resolve().parents[2]))
+async def test_azure_passes_where_the_identity_is_and_no_secret(agent_here: None) -> None:
     settings = AzureSettings(
         provider="azure",
         subscription_id="1E2D3C4B-5A69-4788-9A0B-C1D2E3F4A5B6",
@@ -141,7 +142,7 @@ async def test_azure_passes_where_the_identity_is_and_no_secret(agent: None, mon
         AzureSettings(provider="azure", subscription_id=settings.subscription_id, tenant_id=settings.tenant_id)
 
 
-async def test_every_provider_declares_what_its_credentials_return(tmp_path: Path, agent: None) -> None:
+async def test_every_provider_declares_what_its_credentials_return(tmp_path: Path, agent_here: None) -> None:
     token = tmp_path / "token"
     token.write_text("sa-token")
     sock = tmp_path / "agent.sock"
