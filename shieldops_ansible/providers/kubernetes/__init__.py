@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ...errors import AuthenticationError
+from ...models import plugin_utils
 from ..base import EnvironmentSettings, Provider
 
 if TYPE_CHECKING:
@@ -93,25 +94,12 @@ class KubernetesProvider(Provider):
 
     async def credentials_env(self, settings: EnvironmentSettings) -> dict[str, str]:
         assert isinstance(settings, KubernetesSettings)
-        if settings.kubeconfig:
-            env = {"K8S_AUTH_KUBECONFIG": settings.kubeconfig}
-            if settings.context:
-                env["K8S_AUTH_CONTEXT"] = settings.context
-            return env
-        assert settings.server and settings.ca_file and settings.token_file
+        module = plugin_utils("kube_auth")  # the role's mapping too, in a run without the facade
         try:
-            with open(settings.token_file) as handle:
-                token = handle.read().strip()
-        except OSError as exc:
-            raise AuthenticationError(f"cannot read the token file {settings.token_file}: {exc.strerror}") from None
-        if not token:
-            raise AuthenticationError(f"the token file {settings.token_file} is empty")
-        return {
-            "K8S_AUTH_HOST": settings.server,
-            "K8S_AUTH_SSL_CA_CERT": settings.ca_file,
-            "K8S_AUTH_VERIFY_SSL": "true",
-            "K8S_AUTH_API_KEY": token,
-        }
+            env: dict[str, str] = module.auth_env(settings.model_dump(mode="json"))
+        except module.TokenUnreadable as unreadable:
+            raise AuthenticationError(str(unreadable)) from None
+        return env
 
     @classmethod
     def sandbox_backend(cls) -> SandboxBackend:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ansible.errors import AnsibleFilterError
 from ansible_collections.shieldops.connectors.plugins.filter.core import health_check as _check
 from ansible_collections.shieldops.connectors.plugins.filter.core import health_report, iso_timestamp
+from ansible_collections.shieldops.connectors.plugins.plugin_utils import kube_auth
 
 DOCUMENTATION = ""
 
@@ -279,9 +281,19 @@ def kube_snapshot_mismatch(snapshot, kind, namespace, name):
         str(snapshot.get("id"))[:80], kind["kind"], namespace, name, "; ".join(wrong))
 
 
+def kube_auth_env(settings):
+    """The role's task environment from the environment's settings (plugin_utils/kube_auth.py: the facade's
+    mapping too), the token read from its file now."""
+    try:
+        return kube_auth.auth_env(dict(settings or {}))
+    except kube_auth.TokenUnreadable as error:
+        raise AnsibleFilterError("authentication: %s" % error) from None
+
+
 class FilterModule(object):
     def filters(self):
         return {
+            "kube_auth_env": kube_auth_env,
             "kube_id": kube_id,
             "kube_resource": kube_resource,
             "kube_cluster_resource": kube_cluster_resource,
