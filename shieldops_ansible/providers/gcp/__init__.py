@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator
 
+from ...models import plugin_utils
 from ..base import EnvironmentSettings, Provider
 from .credentials import mint_access_token
 
@@ -155,14 +156,9 @@ class GcpProvider(Provider):
             if cached is None or cached.expires_at - time.time() < _REFRESH_MARGIN_S:
                 token, expires_at = await asyncio.to_thread(mint_access_token, *key)
                 cached = self._cache[key] = _Cached(token, expires_at)
-        env = {"GCP_AUTH_KIND": "accesstoken", "GCP_ACCESS_TOKEN": cached.token, "GCP_PROJECT": settings.project}
-        if settings.quota_project:
-            env["GOOGLE_CLOUD_QUOTA_PROJECT"] = settings.quota_project
-        if settings.https_proxy:
-            env["HTTPS_PROXY"] = settings.https_proxy
-        if settings.ca_file:
-            env["REQUESTS_CA_BUNDLE"] = settings.ca_file
-        return env
+        # The role's mapping too, in a run without the facade.
+        env: dict[str, str] = plugin_utils("gcp_federation").connection_env(settings.model_dump(mode="json"))
+        return env | {"GCP_ACCESS_TOKEN": cached.token}
 
     @classmethod
     def sandbox_backend(cls) -> SandboxBackend:

@@ -10,6 +10,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.shieldops.connectors.plugins.filter.core import health_check as _check
 from ansible_collections.shieldops.connectors.plugins.filter.core import health_report, threshold_status, worst_status
 from ansible_collections.shieldops.connectors.plugins.filter.core import iso_timestamp as _iso
+from ansible_collections.shieldops.connectors.plugins.plugin_utils.gcp_federation import connection_env
 
 DOCUMENTATION = ""
 
@@ -462,9 +463,16 @@ def gcp_snapshot_mismatch(snapshot, instance, found, project):
         str(snapshot.get("id"))[:80], str(snapshot.get("resource_id"))[:200], "; ".join(problems[:5]))
 
 
+def gcp_connection_env(settings):
+    """The role's task environment from the environment's settings, the token aside (plugin_utils/gcp_federation.py:
+    the facade's mapping too)."""
+    return connection_env(dict(settings or {}))
+
+
 class FilterModule(object):
     def filters(self):
         return {
+            "gcp_connection_env": gcp_connection_env,
             "gcp_id_parts": gcp_id_parts,
             "gcp_instance_id": gcp_instance_id,
             "gcp_instance_resource": gcp_instance_resource,

@@ -16,7 +16,7 @@ import json
 import re
 import time
 
-__all__ = ["SCOPES", "MintRefused", "mint_access_token"]
+__all__ = ["SCOPES", "MintRefused", "connection_env", "mint_access_token"]
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 _ERROR_CODE = re.compile(r"Error code ([a-z_]+)")
@@ -26,6 +26,20 @@ class MintRefused(Exception):
     def __init__(self, kind, message):
         super().__init__(message)
         self.kind = kind
+
+
+def connection_env(settings):
+    """How a run reaches Google, from the environment's settings (the token aside): the project, the token kind,
+    the quota project, the proxy and the CA, as google.cloud's modules and ours read them. The facade's runs and
+    the GCP role's task environment (the gcp_connection_env filter) both take it from here."""
+    env = {"GCP_AUTH_KIND": "accesstoken", "GCP_PROJECT": str(settings["project"])}
+    if settings.get("quota_project"):
+        env["GOOGLE_CLOUD_QUOTA_PROJECT"] = str(settings["quota_project"])
+    if settings.get("https_proxy"):
+        env["HTTPS_PROXY"] = str(settings["https_proxy"])
+    if settings.get("ca_file"):
+        env["REQUESTS_CA_BUNDLE"] = str(settings["ca_file"])
+    return env
 
 
 def mint_access_token(credentials_file, https_proxy=None, ca_file=None):
