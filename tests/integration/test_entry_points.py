@@ -22,11 +22,14 @@ pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
 
 
-def _run_playbook(playbook: str, request: Path, env: dict[str, str], *, ok: bool) -> tuple[Any, bytes]:
+def _run_playbook(
+    playbook: str, request: Path, env: dict[str, str], *, ok: bool, check: bool = False
+) -> tuple[Any, bytes]:
     """Run one of our playbooks as an operator would, with ``env`` as its whole environment and the json callback
-    (``ok``: the run must succeed, else fail); its parsed output, and all it printed (for the scans)."""
+    (``ok``: the run must succeed, else fail; ``check``: in check mode); its parsed output, and all it printed (for
+    the scans)."""
     proc = subprocess.run(
-        [str(BIN / "ansible-playbook"), f"playbooks/{playbook}", "-e", f"@{request}"],
+        [str(BIN / "ansible-playbook"), f"playbooks/{playbook}", "-e", f"@{request}"] + (["--check"] if check else []),
         cwd=project_dir(),
         env=env | {"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"},
         capture_output=True,
@@ -170,6 +173,42 @@ async def test_execute_action_playbook_snapshots_first_in_the_same_run(sandbox: 
         assert all(s["outcome"] == "ok" and s["ms"] > 0 for s in steps)
         assert result.snapshot_id and (state_dir / "snapshots" / f"{result.snapshot_id}.json").is_file()
         await conn.rollback(result.snapshot_id)
+    assert int(sandbox.kube().deployment("shop", "web")["spec"]["replicas"]) == replicas
+
+
+async def test_a_direct_destructive_action_snapshots_first_under_require_snapshot(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A direct (or AWX) run of a destructive action that names no snapshot, under the policy's require_snapshot
+    (the default), snapshots the resource first with a new id, as the facade does, and its result names it."""
+    config = load_config(sandbox.config)
+    env = config.environment("kubernetes")
+    replicas = int(sandbox.kube().deployment("shop", "web")["spec"]["replicas"])
+    action = {"type": "scale", "resource_id": "deployment/shop/web", "parameters": {"replicas": replicas + 1}}
+    request = tmp_path / "request.json"
+    request.write_text(
+        json.dumps(
+            {
+                "shieldops_request": {"provider": "kubernetes", "environment": "kubernetes", "action": action},
+                "shieldops_settings": env.settings.role_settings(),
+                "shieldops_state_dir": str(config.state_dir),
+                "shieldops_snapshot_key_file": str(config.snapshot_key_file),
+                "shieldops_config": str(sandbox.config),
+            }
+        )
+    )
+    output = _ansible_playbook("execute_action.yml", request, await env.provider.credentials_env(env.settings))
+    tasks = [t["task"]["name"] for t in output["plays"][0]["tasks"]]
+    stored = tasks.index("shieldops.connectors.operation : Keep the snapshot as a fact and write its document")
+    assert stored < tasks.index("shieldops.connectors.kubernetes : Scale through the scale subresource")
+    value = output["global_custom_stats"]["shieldops_result"]["value"]
+    snapshot_id = value["snapshot_id"]
+    assert json.loads((config.state_dir / "snapshots" / f"{snapshot_id}.json").read_text())["resource_id"] == (
+        "deployment/shop/web"
+    )
+    assert int(sandbox.kube().deployment("shop", "web")["spec"]["replicas"]) == replicas + 1
+    async with connect("kubernetes", config=sandbox.config) as conn:
+        await conn.rollback(snapshot_id)
     assert int(sandbox.kube().deployment("shop", "web")["spec"]["replicas"]) == replicas
 
 
@@ -365,3 +404,97 @@ async def test_a_direct_azure_run_finds_the_managed_identity_from_the_settings(
             ("execute_action.yml", {**envelope, "action": dry}),
         ],
     )
+
+
+class _AwxDumper(yaml.SafeDumper):
+    """How AWX writes a job's extra vars under ALLOW_JINJA_IN_EXTRA_VARS "template" (its default) for survey
+    answers and launch-time variables (awx/main/utils/safe_yaml.py): every string, key or value, tagged !unsafe."""
+
+
+_AwxDumper.add_representer(str, lambda dumper, value: dumper.represent_scalar("!unsafe", value, style="'"))
+
+
+def _awx_job(
+    tmp_path: Path, operation: str, answers: dict[str, Any], env: dict[str, str], *, check: bool = False, ok: bool
+) -> tuple[dict[str, Any], bytes]:
+    """playbooks/awx/<operation>.yml as an AWX job runs it: the answers in an extra vars file written as AWX
+    writes one, ``env`` the whole environment (a credential's injected variables among it), ``check``: a check-mode
+    job template. The published result, and all the run printed."""
+    extravars = tmp_path / "extravars"
+    extravars.write_text(yaml.dump(answers, Dumper=_AwxDumper))
+    output, printed = _run_playbook(f"awx/{operation}.yml", extravars, env, ok=ok, check=check)
+    return dict(output["global_custom_stats"].get("shieldops_result") or {}), printed
+
+
+async def test_awx_job_templates_take_survey_answers_as_data(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The AWX job templates' playbooks: survey answers (written as AWX writes them) name an environment of the
+    ShieldOps config, which gives the provider and settings; the answers are validated by the survey entry
+    points and stay data (a template in the reason runs nothing); a check-mode job is a dry run; the ServiceAccount
+    credential type's injected token file is how the job reaches the cluster."""
+    replicas = int(sandbox.kube().deployment("shop", "web")["spec"]["replicas"])
+    doc = yaml.safe_load(sandbox.config.read_text())
+    # The config an AWX admin stores in the ShieldOps config credential names a token file this job does not
+    # have; the ServiceAccount credential's token_file input says where the job's token is.
+    token_file = doc["environments"]["kubernetes"]["token_file"]
+    doc["environments"]["kubernetes"]["token_file"] = str(tmp_path / "no-token-here")
+    config = tmp_path / "shieldops.yaml"
+    config.write_text(yaml.safe_dump(doc))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("K8S_AUTH_")} | {"SHIELDOPS_CONFIG": str(config)}
+    credential = {"shieldops_kubernetes_credential": {"token_file": token_file, "server": "", "ca_file": ""}}
+
+    health, _ = _awx_job(
+        tmp_path,
+        "get_health",
+        {"shieldops_request_environment": "kubernetes", "shieldops_request_resource_id": "deployment/shop/web"}
+        | credential,
+        env,
+        ok=True,
+    )
+    async with connect("kubernetes", config=sandbox.config) as conn:
+        facade = (await conn.get_health("deployment/shop/web")).model_dump(mode="json")
+    for value in (facade, health["value"]):
+        value.pop("observed_at")
+    assert health["value"] == facade
+
+    marker = tmp_path / "templated"
+    answers = {
+        "shieldops_request_environment": "kubernetes",
+        "shieldops_request_action_type": "scale",
+        "shieldops_request_resource_id": "deployment/shop/web",
+        "shieldops_request_action_parameters": json.dumps({"replicas": replicas + 3}),
+        "shieldops_request_action_reason": "{{ lookup('ansible.builtin.pipe', 'touch " + str(marker) + "') }}",
+    }
+    dry, _ = _awx_job(tmp_path, "execute_action", answers | credential, env, check=True, ok=True)
+    assert dry["value"]["message"].startswith(f"would scale deployment/shop/web: replicas {replicas} -> {replicas + 3}")
+    assert not marker.exists()
+    assert int(sandbox.kube().deployment("shop", "web")["spec"]["replicas"]) == replicas
+
+    # Without the credential's token file the job has no way to the cluster; a bad answer is refused by name.
+    _awx_job(
+        tmp_path,
+        "get_health",
+        {"shieldops_request_environment": "kubernetes", "shieldops_request_resource_id": "deployment/shop/web"},
+        env,
+        ok=False,
+    )
+    _, printed = _awx_job(
+        tmp_path,
+        "execute_action",
+        answers | credential | {"shieldops_request_action_parameters": "[1]"},
+        env,
+        check=True,
+        ok=False,
+    )
+    assert b"shieldops_request_action_parameters' is of type str and we were unable to convert to dict" in printed
+    _, printed = _awx_job(
+        tmp_path, "get_health", {"shieldops_request_environment": "kubernetes"} | credential, env, ok=False
+    )
+    assert b"shieldops_request_resource_id" in printed
+    _, printed = _awx_job(
+        tmp_path,
+        "get_health",
+        {"shieldops_request_environment": "nowhere", "shieldops_request_resource_id": "x"} | credential,
+        env,
+        ok=False,
+    )
+    assert b"no environment 'nowhere'" in printed

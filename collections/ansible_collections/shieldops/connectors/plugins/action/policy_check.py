@@ -53,6 +53,17 @@ options:
     type: int
 """
 
+RETURN = """
+policy:
+  description: The decision (allowed, rule, reason, needs_approval); none when no policy was loaded.
+  type: dict
+  returned: always
+require_snapshot:
+  description: The environment's policy says a destructive real action snapshots its resource first.
+  type: bool
+  returned: when a policy was loaded and the action was checked before the role ran
+"""
+
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
@@ -123,7 +134,8 @@ class ActionModule(ActionBase):
                 per_seconds=policy.rate_limit.per_seconds)
             if not granted:
                 decision = decide(policy, kind, params, dry_run=False, recent_actions=recent)
-        result.update(changed=False, policy=decision.as_dict())
+        # require_snapshot is the facade's rule too (transaction.py): a destructive live action snapshots first.
+        result.update(changed=False, policy=decision.as_dict(), require_snapshot=bool(policy.require_snapshot))
         if not decision.allowed:
             result.update(failed=True, msg="policy_denied: policy rule %s: %s" % (decision.rule, decision.reason))
         elif decision.needs_approval and not granted.get("approved_by"):
