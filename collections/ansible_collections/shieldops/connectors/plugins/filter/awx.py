@@ -63,6 +63,66 @@ def awx_survey(argument_specs, operation, name=None, leave_out=()):
     }
 
 
+def job_template_name(operation, job_type="run"):
+    """The AWX job template of an operation: "ShieldOps get_health"; the check-mode one "... (dry run)"."""
+    return "ShieldOps %s%s" % (operation, " (dry run)" if job_type == "check" else "")
+
+
+def awx_job_template(operation, argument_specs, job_type="run"):
+    """The AWX job template of an operation: name, description, playbook (playbooks/awx/<operation>.yml), job
+    type (check: a dry run of every action) and survey."""
+    name = job_template_name(operation, job_type)
+    survey = awx_survey(argument_specs, operation, name=name)
+    return {
+        "name": name,
+        "description": survey["description"] + (" (check mode: a dry run)" if job_type == "check" else ""),
+        "playbook": "playbooks/awx/%s.yml" % operation,
+        "job_type": job_type,
+        "survey_spec": survey,
+    }
+
+
+def awx_approval_workflow(action_type, argument_specs, organization="Default", timeout=3600):
+    """The AWX workflow of one destructive action type: its dry run (the check-mode execute_action template, whose
+    output shows the diff), then an approval node, then the action (which snapshots first under the policy's
+    require_snapshot). The workflow sets the action type; its survey asks for the rest."""
+    name = "ShieldOps %s (approved)" % action_type
+    survey = awx_survey(argument_specs, "execute_action", name=name, leave_out=(SURVEY_PREFIX + "action_type",))
+    organization = {"name": organization}
+    return {
+        "name": name,
+        "description": "%s after its dry run and an approval" % action_type,
+        "extra_vars": {SURVEY_PREFIX + "action_type": action_type},
+        "survey_spec": survey,
+        "workflow_nodes": [
+            {"identifier": "dry-run",
+             "unified_job_template": {"name": job_template_name("execute_action", "check"), "type": "job_template",
+                                      "organization": organization},
+             "related": {"success_nodes": [{"identifier": "approve"}]}},
+            {"identifier": "approve",
+             "unified_job_template": {"name": "Approve %s" % action_type, "type": "workflow_approval",
+                                      "description": "Read the dry run's diff, then approve or deny the %s"
+                                      % action_type, "timeout": int(timeout)},
+             "related": {"success_nodes": [{"identifier": "act"}]}},
+            {"identifier": "act",
+             "unified_job_template": {"name": job_template_name("execute_action"), "type": "job_template",
+                                      "organization": organization}},
+        ],
+    }
+
+
+def awx_inventory_sources(paths):
+    """An inventory source per inventory file of the project (inventories/<folder>/<file>), named by its folder:
+    name, folder and source_path (relative to the project), sorted."""
+    sources = []
+    for path in sorted(paths):
+        parts = path.replace("\\", "/").split("/")
+        if len(parts) >= 3 and parts[-3] == "inventories":
+            sources.append({"name": "ShieldOps %s" % parts[-2], "folder": parts[-2],
+                            "source_path": "/".join(parts[-3:])})
+    return sources
+
+
 def _json_object(value, field):
     if isinstance(value, dict):
         return value
@@ -102,7 +162,7 @@ def survey_request(answers, operation, provider):
             raise AnsibleFilterError("invalid_request: minutes must be 1 to %d" % MAX_EVENT_MINUTES)
         end = datetime.now(timezone.utc).replace(microsecond=0)
         request.update(start=(end - timedelta(minutes=minutes)).isoformat(), end=end.isoformat())
-    if "filters" in given:
+    if operation == "list_resources" and "filters" in given:
         request["filters"] = _json_object(given.pop("filters"), "filters")
     for key in ("resource_id", "resource_type", "snapshot_id"):
         if key in given:
@@ -125,6 +185,9 @@ class FilterModule(object):
     def filters(self):
         return {
             "awx_survey": awx_survey,
+            "awx_job_template": awx_job_template,
+            "awx_approval_workflow": awx_approval_workflow,
+            "awx_inventory_sources": awx_inventory_sources,
             "survey_request": survey_request,
             "destructive_action_types": destructive_action_types,
         }
