@@ -35,7 +35,7 @@ demo: setup
 lint: setup
 	$(BIN)/ruff check shieldops_ansible tests bench examples
 	$(BIN)/mypy
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint --offline playbooks collections/ansible_collections/shieldops/connectors/roles molecule
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint --offline playbooks collections/ansible_collections/shieldops/connectors/roles molecule extensions
 
 # The provider roles' meta/argument_specs.yml, generated from their settings models (--check: exit 1 if stale).
 specs: setup

@@ -185,3 +185,17 @@ def test_survey_answers_become_the_request_and_nothing_else() -> None:
             survey_request(answers | bad, "execute_action", "kubernetes")
     with pytest.raises(AnsibleFilterError, match="minutes must be 1 to 10080"):
         survey_request({"shieldops_request_environment": "e", "shieldops_request_minutes": 0}, "get_events", "x")
+
+
+def test_the_eda_rulebook_launches_templates_configure_creates_with_their_survey_answers() -> None:
+    templates = {t["name"]: t for t in _plan()["job_templates"]}
+    rulebook = yaml.safe_load((project_dir() / "extensions/eda/rulebooks/alertmanager_health.yml").read_text())
+    launches = [rule["action"]["run_job_template"] for ruleset in rulebook for rule in ruleset["rules"]]
+    assert {launch["name"] for launch in launches} == {"ShieldOps get_health", "ShieldOps execute_action (dry run)"}
+    for launch in launches:
+        template = templates[launch["name"]]
+        asked = {q["variable"]: q for q in template["survey_spec"]["spec"]}
+        given = launch["job_args"]["extra_vars"]
+        # AWX drops launch variables its survey does not ask for (the templates do not prompt for variables).
+        assert set(given) <= set(asked), set(given) - set(asked)
+        assert {v for v, q in asked.items() if q["required"]} <= set(given)
