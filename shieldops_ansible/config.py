@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .awx_approval import AwxApprovals
 from .errors import ConfigError, quote_untrusted
 from .paths import default_state_dir
 from .providers import PROVIDER_TYPES, EnvironmentSettings, Provider
@@ -48,6 +49,8 @@ class Config:
     audit_log: Path | None = None
     # The key that signs snapshot documents: outside the state directory (see snapshots.py).
     snapshot_key_file: Path = field(default_factory=default_key_file)
+    # The AWX whose workflow approvals the playbooks' policy check accepts (awx_approval.py); none: only the facade's.
+    awx_approvals: AwxApprovals | None = None
 
     def environment(self, name: str) -> Environment:
         try:
@@ -68,6 +71,7 @@ class _ConfigFile(BaseModel):
     snapshot_key_file: str | None = Field(
         default=None, description="the key signing snapshot documents, outside state_dir; created on first use"
     )
+    awx_approvals: AwxApprovals | None = None
 
 
 _providers: dict[str, Provider] = {}
@@ -122,4 +126,4 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         signing().check_key_location(str(key_file), str(state_path))
     except ValueError as exc:
         raise ConfigError(f"{config_path}: snapshot_key_file: {exc}") from None
-    return Config(config_path, environments, state_path, audit_log, key_file)
+    return Config(config_path, environments, state_path, audit_log, key_file, top.awx_approvals)

@@ -498,3 +498,102 @@ async def test_awx_job_templates_take_survey_answers_as_data(sandbox: Sandbox, t
         ok=False,
     )
     assert b"no environment 'nowhere'" in printed
+
+
+async def test_the_awx_templates_list_read_events_snapshot_and_roll_back(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The other AWX job templates' playbooks on the same path: a listing with a JSON filter, the last hour's
+    events, and a snapshot that the rollback template restores (state dir and key from the config)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("K8S_AUTH_")} | {
+        "SHIELDOPS_CONFIG": str(sandbox.config)
+    }
+    where = {"shieldops_request_environment": "kubernetes"}
+    listed, _ = _awx_job(
+        tmp_path,
+        "list_resources",
+        where | {"shieldops_request_resource_type": "service", "shieldops_request_filters": '{"namespace": "shop"}'},
+        env,
+        ok=True,
+    )
+    assert "deployment/shop/web" in [r["id"] for r in listed["value"]]
+    events, _ = _awx_job(
+        tmp_path, "get_events", where | {"shieldops_request_resource_id": "deployment/shop/web"}, env, ok=True
+    )
+    assert isinstance(events["value"], list)
+    snapshot, _ = _awx_job(
+        tmp_path, "create_snapshot", where | {"shieldops_request_resource_id": "deployment/shop/web"}, env, ok=True
+    )
+    snapshot_id = snapshot["value"]["id"]
+    assert (load_config(sandbox.config).state_dir / "snapshots" / f"{snapshot_id}.json").is_file()
+    restored, _ = _awx_job(tmp_path, "rollback", where | {"shieldops_request_snapshot_id": snapshot_id}, env, ok=True)
+    assert restored["value"]["success"] is True
+
+
+async def test_an_awx_workflow_approval_approves_the_action_it_was_for(sandbox: Sandbox, tmp_path: Path) -> None:
+    """With awx_approvals in the config, an action under require_approval runs as an AWX workflow's action node
+    after an approved approval node, as the controller named in the config says; a pending, denied or timed-out
+    approval, a job of another workflow or not running, another action than the approved job's, no approval node,
+    no controller credential, or no awx_approvals, each refuses it. The token is in nothing the run printed."""
+    from tests.fake_awx import fake_awx
+
+    replicas = int(sandbox.kube().deployment("shop", "web")["spec"]["replicas"])
+    token = "awx-token-" + os.urandom(8).hex()
+    answers = {
+        "shieldops_request_environment": "kubernetes",
+        "shieldops_request_action_type": "scale",
+        "shieldops_request_resource_id": "deployment/shop/web",
+        "shieldops_request_action_parameters": json.dumps({"replicas": replicas + 1}),
+        "shieldops_request_action_reason": "approved in AWX",
+    }
+    approved = {
+        "status": "successful",
+        "timed_out": False,
+        "summary_fields": {"approved_or_denied_by": {"id": 7, "username": "alice"}},
+    }
+    doc = yaml.safe_load(sandbox.config.read_text())
+    doc["environments"]["kubernetes"]["policy"] = {"require_approval": ["scale"]}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("K8S_AUTH_", "CONTROLLER_"))}
+    with fake_awx(token) as awx:
+        doc["awx_approvals"] = {"controller_url": awx.url}
+        config = tmp_path / "shieldops.yaml"
+        config.write_text(yaml.safe_dump(doc))
+        job_env = env | {"SHIELDOPS_CONFIG": str(config), "CONTROLLER_OAUTH_TOKEN": token}
+        run = answers | {"awx_job_id": 42, "awx_workflow_job_id": 40}
+
+        def refused(why: str, *, job_env: dict[str, str] = job_env, extravars: dict[str, Any] = run) -> None:
+            result, printed = _awx_job(tmp_path, "execute_action", extravars, job_env, ok=False)
+            assert result["error"]["kind"] == "policy_denied" and "needs approval" in result["error"]["message"]
+            assert why in result["error"]["message"], result["error"]["message"]
+            assert token.encode() not in printed
+
+        for approval, why in (
+            ({"status": "pending", "timed_out": False}, "is pending, not approved"),
+            ({"status": "failed", "timed_out": False}, "is failed, not approved"),
+            ({"status": "failed", "timed_out": True}, "not approved"),
+            (None, "no approval node comes before job 42"),
+        ):
+            awx.workflow(workflow_job=40, job=42, answers=answers, approval=approval)
+            refused(why)
+        awx.workflow(workflow_job=40, job=42, answers=answers, approval=approved, job_status="successful")
+        refused("job 42 is not running")
+        awx.workflow(workflow_job=40, job=42, answers=answers, approval=approved, launched_by=39)
+        refused("job 42 was not launched by workflow job 40")
+        other = answers | {"shieldops_request_action_parameters": json.dumps({"replicas": replicas + 5})}
+        awx.workflow(workflow_job=40, job=42, answers=other, approval=approved)
+        refused("job 42 asked for another action than this run's")
+        awx.workflow(workflow_job=40, job=42, answers=answers, approval=approved)
+        refused("no controller credential", job_env=job_env | {"CONTROLLER_OAUTH_TOKEN": ""})
+        refused("answered 401", job_env=job_env | {"CONTROLLER_OAUTH_TOKEN": "wrong"})
+        refused("this run is no AWX workflow job", extravars=answers)
+        assert int(sandbox.kube().deployment("shop", "web")["spec"]["replicas"]) == replicas
+
+        result, printed = _awx_job(tmp_path, "execute_action", run, job_env, ok=True)
+        assert token.encode() not in printed
+        assert int(sandbox.kube().deployment("shop", "web")["spec"]["replicas"]) == replicas + 1
+        async with connect("kubernetes", config=sandbox.config) as conn:
+            await conn.rollback(result["value"]["snapshot_id"])
+        assert int(sandbox.kube().deployment("shop", "web")["spec"]["replicas"]) == replicas
+
+        # Without awx_approvals in the config, the same approved workflow approves nothing.
+        del doc["awx_approvals"]
+        config.write_text(yaml.safe_dump(doc))
+        refused("no approval of the facade's approver came with this run")

@@ -8,7 +8,8 @@ this check makes ansible-playbook and AWX runs obey them too. The policy comes f
 Fail closed: a real action is refused when no policy can be loaded (the package is missing, or there is no config
 file); reads never come here and dry runs need no policy. What the facade decided for an action (its approver's
 yes, its count under the rate limit) counts only as the facade's signed grant (snapshot_signing.sign_grant, with
-the installation's key): an extra var alone approves nothing.
+the installation's key): an extra var alone approves nothing. The other approver is AWX's workflow approval,
+when the config names that AWX (awx_approvals): shieldops_ansible/awx_approval.py checks the run's claim with it.
 """
 from __future__ import annotations
 
@@ -58,6 +59,10 @@ policy:
   description: The decision (allowed, rule, reason, needs_approval); none when no policy was loaded.
   type: dict
   returned: always
+approved_by:
+  description: Who approved an action under require_approval in AWX (its workflow approval node), as the controller says.
+  type: str
+  returned: when an AWX workflow approval approved the action
 require_snapshot:
   description: The environment's policy says a destructive real action snapshots its resource first.
   type: bool
@@ -139,11 +144,35 @@ class ActionModule(ActionBase):
         if not decision.allowed:
             result.update(failed=True, msg="policy_denied: policy rule %s: %s" % (decision.rule, decision.reason))
         elif decision.needs_approval and not granted.get("approved_by"):
-            why = granted.get("refused") or "no approval of the facade's approver came with this run"
-            result.update(failed=True, msg="policy_denied: policy rule require_approval: %s needs approval: %s "
-                          "(a direct or AWX run cannot approve it with a variable; run it through the facade with an "
-                          "approver)" % (action.get("type"), why))
+            approver, refused = self._awx_approved(config, action, task_vars or {})
+            if approver:
+                result["approved_by"] = approver
+            else:
+                why = granted.get("refused") or refused or "no approval of the facade's approver came with this run"
+                result.update(failed=True, msg="policy_denied: policy rule require_approval: %s needs approval: %s "
+                              "(a variable approves nothing: run it through the facade with an approver, or as "
+                              "the action of an AWX workflow after its approval node, with awx_approvals in the "
+                              "config)" % (action.get("type"), why))
         return result
+
+    @staticmethod
+    def _awx_approved(config, action, task_vars):
+        """(who approved, None) when this run is an AWX workflow's action node after an approved approval node,
+        as the config's controller says; (None, why not) otherwise. Only with awx_approvals in the config."""
+        if config.awx_approvals is None:
+            return None, None
+        if "awx_workflow_job_id" not in task_vars or "awx_job_id" not in task_vars:
+            return None, "this run is no AWX workflow job"
+        from ansible_collections.shieldops.connectors.plugins.filter.awx import survey_request
+        from shieldops_ansible.awx_approval import ApprovalRefused, approved_by
+
+        try:
+            return approved_by(
+                config.awx_approvals, os.environ, job_id=task_vars["awx_job_id"],
+                workflow_job_id=task_vars["awx_workflow_job_id"], action=action,
+                asked=lambda answers: survey_request(answers, "execute_action", "any")["action"]), None
+        except ApprovalRefused as refused:
+            return None, "the AWX approval does not hold: %s" % refused
 
     @staticmethod
     def _granted(args, config, environment, action):
