@@ -7,10 +7,13 @@ run says about itself (``awx_job_id``, ``awx_workflow_job_id``) is only a claim,
 ``ansible-playbook``; each part of it is checked against the controller named in the config file (never one named
 by the run's environment), with the job's controller credential:
 
-- the job is running now, launched by that workflow job;
-- the job's own survey answers are this action (type, resource, parameters): an approval is for what was asked;
-- an approval node whose success path leads to the job's node was approved (not denied, not timed out), and by
-  whom.
+- the job is running now, of the execute_action job template, launched by that workflow job, itself of the
+  workflow template of the action's type (playbooks/awx/configure.yml makes both);
+- the job's own survey answers are this environment and action (type, resource, parameters): an approval is for
+  what was asked;
+- an approval node whose success path leads to the job's node was approved (not denied, not timed out) by a named
+  user other than the one who launched the workflow (four eyes);
+- the approval has approved no run before (each approval is claimed once, in the state directory).
 
 Standard library only (urllib): the check runs inside AWX's execution environment.
 """
@@ -18,6 +21,8 @@ Standard library only (urllib): the check runs inside AWX's execution environmen
 from __future__ import annotations
 
 import json
+import os
+import re
 import ssl
 import urllib.error
 import urllib.parse
@@ -57,6 +62,13 @@ class AwxApprovals(BaseModel):
 
 
 Fetch = Callable[[str], Mapping[str, Any]]
+# A path of the controller's API, relative to its base URL: nothing that could name another host.
+_API_PATH = re.compile(r"/api/v2/[A-Za-z0-9_/]*/(\?[A-Za-z0-9_=&]*)?")
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
 
 
 def _fetcher(awx: AwxApprovals, credentials: Mapping[str, str]) -> Fetch:
@@ -73,13 +85,17 @@ def _fetcher(awx: AwxApprovals, credentials: Mapping[str, str]) -> Fetch:
     else:
         raise ApprovalRefused("the job has no controller credential to check its workflow's approval with")
     context = ssl.create_default_context(cafile=awx.ca_file) if awx.controller_url.startswith("https:") else None
+    # urllib's default opener follows redirects with the Authorization header, to any host: none is followed.
+    opener = urllib.request.build_opener(_NoRedirect, urllib.request.HTTPSHandler(context=context))
 
     def fetch(path: str) -> Mapping[str, Any]:
+        if not _API_PATH.fullmatch(path):
+            raise ApprovalRefused("the controller named a page outside its API")
         request = urllib.request.Request(
             awx.controller_url + path, headers={"Authorization": authorization, "Accept": "application/json"}
         )
         try:
-            with urllib.request.urlopen(request, timeout=_TIMEOUT_SECONDS, context=context) as response:
+            with opener.open(request, timeout=_TIMEOUT_SECONDS) as response:
                 document = json.loads(response.read(4 * 1024 * 1024))
         except urllib.error.HTTPError as error:
             raise ApprovalRefused(f"the controller answered {error.code} for {path}") from None
@@ -102,7 +118,9 @@ def _listing(fetch: Fetch, path: str) -> list[Mapping[str, Any]]:
         document = fetch(page)
         results.extend(document.get("results") or [])
         following = document.get("next")
-        page = urllib.parse.urlsplit(following)._replace(scheme="", netloc="").geturl() if following else None
+        page = str(following) if following else None
+        if page is not None and not _API_PATH.fullmatch(page):
+            raise ApprovalRefused("the controller named a page outside its API")
     raise ApprovalRefused(f"{path}: too many pages")
 
 
@@ -113,14 +131,27 @@ def _as_id(value: Any, what: str) -> int:
     return int(text)
 
 
-def _what(action: Mapping[str, Any]) -> str:
-    """What an approval is for: the action's type, resource and parameters (its reason and dry run aside)."""
+def _what(request: Mapping[str, Any]) -> str:
+    """What an approval is for: the environment, the action's type, resource and parameters (not its reason)."""
+    action = request.get("action") or {}
     what = {
+        "environment": request.get("environment"),
         "type": action.get("type"),
         "resource_id": action.get("resource_id"),
         "parameters": action.get("parameters") or {},
     }
     return json.dumps(what, sort_keys=True, default=str)
+
+
+def _claim_once(state_dir: str, controller_url: str, approval: int) -> None:
+    """An approval approves one run: the first to claim it (a file created exclusively in the state directory)."""
+    host = urllib.parse.urlsplit(controller_url).netloc.replace(":", "_")
+    folder = os.path.join(state_dir, "awx_approvals")
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    try:
+        os.close(os.open(os.path.join(folder, f"{host}-{approval}"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        raise ApprovalRefused(f"workflow approval {approval} has already approved a run") from None
 
 
 def approved_by(
@@ -130,26 +161,35 @@ def approved_by(
     job_id: Any,
     workflow_job_id: Any,
     asked: Callable[[Mapping[str, Any]], Mapping[str, Any]],
-    action: Mapping[str, Any],
+    request: Mapping[str, Any],
+    templates: tuple[str, str],
+    state_dir: str,
     fetch: Fetch | None = None,
 ) -> str:
-    """Who approved this action in AWX, or ``ApprovalRefused``. ``asked``: the action a job's extra vars (its
-    survey answers) ask for, as the job's playbook reads them; ``fetch``: the transport (a test double may
-    replace it)."""
+    """Who approved this request's action in AWX, or ``ApprovalRefused``. ``asked``: the request a job's extra
+    vars (its survey answers) ask for, as the job's playbook reads them; ``templates``: the names of the workflow
+    template and of the job template (configure.yml's) the job must come from; ``state_dir``: where each approval
+    is claimed for one run; ``fetch``: the transport (a test double may replace it)."""
     job, workflow = _as_id(job_id, "awx_job_id"), _as_id(workflow_job_id, "awx_workflow_job_id")
     fetch = fetch or _fetcher(awx, credentials)
     document = fetch(f"/api/v2/jobs/{job}/")
+    summary = document.get("summary_fields") or {}
     if document.get("status") != "running":
         raise ApprovalRefused(f"job {job} is not running")
-    source = (document.get("summary_fields") or {}).get("source_workflow_job") or {}
-    if source.get("id") != workflow:
+    if (summary.get("source_workflow_job") or {}).get("id") != workflow:
         raise ApprovalRefused(f"job {job} was not launched by workflow job {workflow}")
+    if (summary.get("job_template") or {}).get("name") != templates[1]:
+        raise ApprovalRefused(f"job {job} is not of the job template {templates[1]!r}")
+    launched = fetch(f"/api/v2/workflow_jobs/{workflow}/")
+    launched_summary = launched.get("summary_fields") or {}
+    if (launched_summary.get("workflow_job_template") or {}).get("name") != templates[0]:
+        raise ApprovalRefused(f"workflow job {workflow} is not of the workflow template {templates[0]!r}")
     try:
         answers = json.loads(document.get("extra_vars") or "{}")
         theirs = asked(answers)
     except Exception as error:  # the job's answers do not make an action: nothing was approved for this one
         raise ApprovalRefused(f"job {job}'s survey answers are no action ({type(error).__name__})") from None
-    if _what(theirs) != _what(action):
+    if _what(theirs) != _what(request):
         raise ApprovalRefused(f"job {job} asked for another action than this run's")
     nodes = _listing(fetch, f"/api/v2/workflow_jobs/{workflow}/workflow_nodes/?page_size=200")
     mine = [node.get("id") for node in nodes if node.get("job") == job]
@@ -163,13 +203,20 @@ def approved_by(
     ]
     if not approvals:
         raise ApprovalRefused(f"no approval node comes before job {job} in workflow job {workflow}")
-    names = []
+    launcher = (launched_summary.get("created_by") or {}).get("username")
+    names, claimed = [], []
     for node in approvals:
-        approval = fetch(f"/api/v2/workflow_approvals/{_as_id(node.get('job'), 'the approval')}/")
+        approval_id = _as_id(node.get("job"), "the approval")
+        approval = fetch(f"/api/v2/workflow_approvals/{approval_id}/")
         if approval.get("status") != "successful" or approval.get("timed_out"):
-            raise ApprovalRefused(f"workflow approval {approval.get('id')} is {approval.get('status')}, not approved")
+            raise ApprovalRefused(f"workflow approval {approval_id} is {approval.get('status')}, not approved")
         person = ((approval.get("summary_fields") or {}).get("approved_or_denied_by") or {}).get("username")
         if not person:
-            raise ApprovalRefused(f"workflow approval {approval.get('id')} names no approver")
-        names.append(f"{person} (AWX workflow job {workflow}, approval {approval.get('id')})")
+            raise ApprovalRefused(f"workflow approval {approval_id} names no approver")
+        if person == launcher:
+            raise ApprovalRefused(f"workflow approval {approval_id} is by {person}, who launched the workflow")
+        names.append(f"{person} (AWX workflow job {workflow}, approval {approval_id})")
+        claimed.append(approval_id)
+    for approval_id in claimed:
+        _claim_once(state_dir, awx.controller_url, approval_id)
     return "; ".join(names)

@@ -35,16 +35,35 @@ class FakeAwx:
         approval: Mapping[str, Any] | None,
         job_status: str = "running",
         launched_by: int | None = None,
+        workflow_template: str = "ShieldOps scale (approved)",
+        job_template: str = "ShieldOps execute_action",
+        launcher: str = "bob",
     ) -> None:
-        """A workflow job whose nodes are its dry run, an approval (``approval``: the approval's fields; none:
-        no approval node) and ``job``, the action, running with ``answers`` as its extra vars."""
+        """A workflow job (of ``workflow_template``, launched by the user ``launcher``) whose nodes are its dry
+        run, an approval (``approval``: the approval's fields; none: no approval node) and ``job``, the action, of
+        ``job_template``, running with ``answers`` as its extra vars. The nodes come in two pages, as AWX pages
+        them."""
         approval_id = job - 1
-        self.documents[f"/api/v2/jobs/{job}/"] = {
-            "id": job,
-            "type": "job",
-            "status": job_status,
-            "extra_vars": json.dumps(dict(answers)),
-            "summary_fields": {"source_workflow_job": {"id": launched_by or workflow_job, "status": "running"}},
+        self.documents = {
+            f"/api/v2/jobs/{job}/": {
+                "id": job,
+                "type": "job",
+                "status": job_status,
+                "extra_vars": json.dumps(dict(answers)),
+                "summary_fields": {
+                    "source_workflow_job": {"id": launched_by or workflow_job, "status": "running"},
+                    "job_template": {"id": 7, "name": job_template},
+                },
+            },
+            f"/api/v2/workflow_jobs/{workflow_job}/": {
+                "id": workflow_job,
+                "type": "workflow_job",
+                "status": "running",
+                "summary_fields": {
+                    "workflow_job_template": {"id": 9, "name": workflow_template},
+                    "created_by": {"id": 3, "username": launcher},
+                },
+            },
         }
         nodes: list[dict[str, Any]] = [
             {
@@ -71,12 +90,10 @@ class FakeAwx:
                 },
             )
             self.documents[f"/api/v2/workflow_approvals/{approval_id}/"] = {"id": approval_id, **approval}
-        self.documents[f"/api/v2/workflow_jobs/{workflow_job}/workflow_nodes/"] = {
-            "count": len(nodes),
-            "next": None,
-            "previous": None,
-            "results": nodes,
-        }
+        listing = f"/api/v2/workflow_jobs/{workflow_job}/workflow_nodes/"
+        second = f"{listing}?page=2&page_size=200"
+        self.documents[listing] = {"count": len(nodes), "next": second, "previous": None, "results": nodes[:1]}
+        self.documents[second] = {"count": len(nodes), "next": None, "previous": listing, "results": nodes[1:]}
 
 
 @contextmanager
@@ -89,8 +106,8 @@ def fake_awx(token: str) -> Iterator[FakeAwx]:
             awx.requests.append(self.path)
             if self.headers.get("Authorization") != f"Bearer {awx.token}":
                 self._answer(401, {"detail": "Authentication credentials were not provided."})
-            elif path in awx.documents:
-                self._answer(200, awx.documents[path])
+            elif self.path in awx.documents or path in awx.documents:
+                self._answer(200, awx.documents.get(self.path, awx.documents.get(path)))
             else:
                 self._answer(404, {"detail": "Not found."})
 

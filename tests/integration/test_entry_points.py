@@ -498,6 +498,16 @@ async def test_awx_job_templates_take_survey_answers_as_data(sandbox: Sandbox, t
         ok=False,
     )
     assert b"no environment 'nowhere'" in printed
+    # A credential's bad field is named, its value never shown.
+    bad = {"shieldops_kubernetes_credential": {"token_file": token_file, "rollout_timeout_seconds": "VALUE-7f3a"}}
+    _, printed = _awx_job(
+        tmp_path,
+        "get_health",
+        {"shieldops_request_environment": "kubernetes", "shieldops_request_resource_id": "deployment/shop/web"} | bad,
+        env,
+        ok=False,
+    )
+    assert b"rollout_timeout_seconds" in printed and printed.count(b"VALUE-7f3a") == 0
 
 
 async def test_the_awx_templates_list_read_events_snapshot_and_roll_back(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -523,7 +533,18 @@ async def test_the_awx_templates_list_read_events_snapshot_and_roll_back(sandbox
         tmp_path, "create_snapshot", where | {"shieldops_request_resource_id": "deployment/shop/web"}, env, ok=True
     )
     snapshot_id = snapshot["value"]["id"]
-    assert (load_config(sandbox.config).state_dir / "snapshots" / f"{snapshot_id}.json").is_file()
+    document = load_config(sandbox.config).state_dir / "snapshots" / f"{snapshot_id}.json"
+    written = document.read_bytes()
+    # Whoever may name a snapshot may not replace one: an id whose document exists is refused, before any write.
+    again, _ = _awx_job(
+        tmp_path,
+        "create_snapshot",
+        where | {"shieldops_request_resource_id": "deployment/shop/web", "shieldops_request_snapshot_id": snapshot_id},
+        env,
+        ok=False,
+    )
+    assert again["error"] == {"kind": "invalid_request", "message": again["error"]["message"]}
+    assert "exists already" in again["error"]["message"] and document.read_bytes() == written
     restored, _ = _awx_job(tmp_path, "rollback", where | {"shieldops_request_snapshot_id": snapshot_id}, env, ok=True)
     assert restored["value"]["success"] is True
 
@@ -531,8 +552,10 @@ async def test_the_awx_templates_list_read_events_snapshot_and_roll_back(sandbox
 async def test_an_awx_workflow_approval_approves_the_action_it_was_for(sandbox: Sandbox, tmp_path: Path) -> None:
     """With awx_approvals in the config, an action under require_approval runs as an AWX workflow's action node
     after an approved approval node, as the controller named in the config says; a pending, denied or timed-out
-    approval, a job of another workflow or not running, another action than the approved job's, no approval node,
-    no controller credential, or no awx_approvals, each refuses it. The token is in nothing the run printed."""
+    approval, a job of another workflow or not running, another action or environment than the approved job's,
+    another workflow or job template, an approval by the workflow's launcher, an approval used before, no approval
+    node, no controller credential, or no awx_approvals, each refuses it. The token is in nothing the run
+    printed."""
     from tests.fake_awx import fake_awx
 
     replicas = int(sandbox.kube().deployment("shop", "web")["spec"]["replicas"])
@@ -577,9 +600,18 @@ async def test_an_awx_workflow_approval_approves_the_action_it_was_for(sandbox: 
         refused("job 42 is not running")
         awx.workflow(workflow_job=40, job=42, answers=answers, approval=approved, launched_by=39)
         refused("job 42 was not launched by workflow job 40")
-        other = answers | {"shieldops_request_action_parameters": json.dumps({"replicas": replicas + 5})}
-        awx.workflow(workflow_job=40, job=42, answers=other, approval=approved)
-        refused("job 42 asked for another action than this run's")
+        for other in (
+            answers | {"shieldops_request_action_parameters": json.dumps({"replicas": replicas + 5})},
+            answers | {"shieldops_request_environment": "kubernetes-readonly"},
+        ):
+            awx.workflow(workflow_job=40, job=42, answers=other, approval=approved)
+            refused("job 42 asked for another action than this run's")
+        awx.workflow(workflow_job=40, job=42, answers=answers, approval=approved, workflow_template="Mine")
+        refused("workflow job 40 is not of the workflow template 'ShieldOps scale (approved)'")
+        awx.workflow(workflow_job=40, job=42, answers=answers, approval=approved, job_template="Mine")
+        refused("job 42 is not of the job template 'ShieldOps execute_action'")
+        awx.workflow(workflow_job=40, job=42, answers=answers, approval=approved, launcher="alice")
+        refused("workflow approval 41 is by alice, who launched the workflow")
         awx.workflow(workflow_job=40, job=42, answers=answers, approval=approved)
         refused("no controller credential", job_env=job_env | {"CONTROLLER_OAUTH_TOKEN": ""})
         refused("answered 401", job_env=job_env | {"CONTROLLER_OAUTH_TOKEN": "wrong"})
@@ -589,9 +621,12 @@ async def test_an_awx_workflow_approval_approves_the_action_it_was_for(sandbox: 
         result, printed = _awx_job(tmp_path, "execute_action", run, job_env, ok=True)
         assert token.encode() not in printed
         assert int(sandbox.kube().deployment("shop", "web")["spec"]["replicas"]) == replicas + 1
+        assert "/api/v2/workflow_jobs/40/workflow_nodes/?page=2&page_size=200" in awx.requests  # AWX's paging
         async with connect("kubernetes", config=sandbox.config) as conn:
             await conn.rollback(result["value"]["snapshot_id"])
         assert int(sandbox.kube().deployment("shop", "web")["spec"]["replicas"]) == replicas
+        # An approval approves one run: the same job's claim again is refused.
+        refused("workflow approval 41 has already approved a run")
 
         # Without awx_approvals in the config, the same approved workflow approves nothing.
         del doc["awx_approvals"]

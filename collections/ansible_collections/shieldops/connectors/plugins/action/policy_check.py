@@ -144,7 +144,7 @@ class ActionModule(ActionBase):
         if not decision.allowed:
             result.update(failed=True, msg="policy_denied: policy rule %s: %s" % (decision.rule, decision.reason))
         elif decision.needs_approval and not granted.get("approved_by"):
-            approver, refused = self._awx_approved(config, action, task_vars or {})
+            approver, refused = self._awx_approved(config, environment.name, action, task_vars or {})
             if approver:
                 result["approved_by"] = approver
             else:
@@ -156,21 +156,24 @@ class ActionModule(ActionBase):
         return result
 
     @staticmethod
-    def _awx_approved(config, action, task_vars):
+    def _awx_approved(config, environment, action, task_vars):
         """(who approved, None) when this run is an AWX workflow's action node after an approved approval node,
         as the config's controller says; (None, why not) otherwise. Only with awx_approvals in the config."""
         if config.awx_approvals is None:
             return None, None
         if "awx_workflow_job_id" not in task_vars or "awx_job_id" not in task_vars:
             return None, "this run is no AWX workflow job"
-        from ansible_collections.shieldops.connectors.plugins.filter.awx import survey_request
+        from ansible_collections.shieldops.connectors.plugins.filter import awx
         from shieldops_ansible.awx_approval import ApprovalRefused, approved_by
 
         try:
             return approved_by(
                 config.awx_approvals, os.environ, job_id=task_vars["awx_job_id"],
-                workflow_job_id=task_vars["awx_workflow_job_id"], action=action,
-                asked=lambda answers: survey_request(answers, "execute_action", "any")["action"]), None
+                workflow_job_id=task_vars["awx_workflow_job_id"],
+                request={"environment": environment, "action": action},
+                asked=lambda answers: awx.survey_request(answers, "execute_action", "any"),
+                templates=(awx.approval_workflow_name(action.get("type")), awx.job_template_name("execute_action")),
+                state_dir=str(config.state_dir)), None
         except ApprovalRefused as refused:
             return None, "the AWX approval does not hold: %s" % refused
 

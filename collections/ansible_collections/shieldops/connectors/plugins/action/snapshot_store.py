@@ -102,6 +102,12 @@ class ActionModule(ActionBase):
         result["_ansible_facts_cacheable"] = True
         if self._task.check_mode:
             return result
+        if os.path.exists(path):
+            # name_snapshot refused the id already; two runs naming the same new id at once end here.
+            result.pop("ansible_facts")
+            result.pop("snapshot")
+            return dict(result, failed=True, changed=False, msg="invalid_request: a snapshot %s exists already"
+                        % snapshot["id"])
         try:
             key_file = snapshot_signing.check_key_location(
                 self._task.args.get("key_file") or snapshot_signing.default_key_file(), state_dir)

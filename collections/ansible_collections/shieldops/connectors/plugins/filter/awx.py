@@ -68,6 +68,11 @@ def job_template_name(operation, job_type="run"):
     return "ShieldOps %s%s" % (operation, " (dry run)" if job_type == "check" else "")
 
 
+def approval_workflow_name(action_type):
+    """The AWX workflow of one destructive action type: "ShieldOps scale (approved)"."""
+    return "ShieldOps %s (approved)" % action_type
+
+
 def awx_job_template(operation, argument_specs, job_type="run"):
     """The AWX job template of an operation: name, description, playbook (playbooks/awx/<operation>.yml), job
     type (check: a dry run of every action) and survey."""
@@ -86,7 +91,7 @@ def awx_approval_workflow(action_type, argument_specs, organization="Default", t
     """The AWX workflow of one destructive action type: its dry run (the check-mode execute_action template, whose
     output shows the diff), then an approval node, then the action (which snapshots first under the policy's
     require_snapshot). The workflow sets the action type; its survey asks for the rest."""
-    name = "ShieldOps %s (approved)" % action_type
+    name = approval_workflow_name(action_type)
     survey = awx_survey(argument_specs, "execute_action", name=name, leave_out=(SURVEY_PREFIX + "action_type",))
     organization = {"name": organization}
     return {

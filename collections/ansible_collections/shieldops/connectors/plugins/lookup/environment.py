@@ -56,9 +56,11 @@ class LookupModule(LookupBase):
                 settings = type(settings).model_validate(settings.model_dump() | chosen)
         except ShieldOpsError as error:
             raise AnsibleLookupError("config_error: %s" % error) from None
-        except ValueError as error:  # pydantic's ValidationError: the credential's fields, named by the model
-            raise AnsibleLookupError("config_error: the %s credential's settings: %s"
-                                     % (environment.settings.provider, str(error)[:600])) from None
+        except ValueError as error:  # pydantic's ValidationError: the fields by name, never their values
+            from shieldops_ansible.providers.base import describe_validation
+
+            raise AnsibleLookupError("config_error: %s" % describe_validation(
+                error, "the %s credential's settings" % environment.settings.provider)) from None
         return [{
             "provider": environment.settings.provider,
             "settings": settings.role_settings(),
