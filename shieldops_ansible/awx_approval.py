@@ -32,6 +32,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .snapshots import signing
+
 __all__ = ["ApprovalRefused", "AwxApprovals", "approved_by"]
 
 _TIMEOUT_SECONDS = 10.0
@@ -131,18 +133,6 @@ def _as_id(value: Any, what: str) -> int:
     return int(text)
 
 
-def _what(request: Mapping[str, Any]) -> str:
-    """What an approval is for: the environment, the action's type, resource and parameters (not its reason)."""
-    action = request.get("action") or {}
-    what = {
-        "environment": request.get("environment"),
-        "type": action.get("type"),
-        "resource_id": action.get("resource_id"),
-        "parameters": action.get("parameters") or {},
-    }
-    return json.dumps(what, sort_keys=True, default=str)
-
-
 def _claim_once(state_dir: str, controller_url: str, approval: int) -> None:
     """An approval approves one run: the first to claim it (a file created exclusively in the state directory)."""
     host = urllib.parse.urlsplit(controller_url).netloc.replace(":", "_")
@@ -189,7 +179,11 @@ def approved_by(
         theirs = asked(answers)
     except Exception as error:  # the job's answers do not make an action: nothing was approved for this one
         raise ApprovalRefused(f"job {job}'s survey answers are no action ({type(error).__name__})") from None
-    if _what(theirs) != _what(request):
+    # The binding of the facade's grants too: the environment and what the action does.
+    digest = signing().action_digest
+    if digest(theirs.get("environment"), theirs.get("action") or {}) != digest(
+        request["environment"], request["action"]
+    ):
         raise ApprovalRefused(f"job {job} asked for another action than this run's")
     nodes = _listing(fetch, f"/api/v2/workflow_jobs/{workflow}/workflow_nodes/?page_size=200")
     mine = [node.get("id") for node in nodes if node.get("job") == job]
