@@ -95,8 +95,7 @@ class ActionModule(ActionBase):
         if not snapshot_signing.is_snapshot_id(snapshot["id"]):
             # The id becomes a file name: nothing else may reach the path.
             return dict(result, failed=True, msg="invalid snapshot id")
-        folder = os.path.join(os.path.expanduser(str(state_dir)), "snapshots")
-        path = os.path.join(folder, f"{snapshot['id']}.json")
+        path = snapshot_signing.document_path(state_dir, snapshot["id"])
         result.update(changed=True, path=path, snapshot=snapshot)
         result["ansible_facts"] = {"shieldops_snapshot": snapshot}
         result["_ansible_facts_cacheable"] = True

@@ -19,7 +19,7 @@ def snapshot_id(requested, state_dir=None):
         return snapshot_signing.new_snapshot_id()
     if not snapshot_signing.is_snapshot_id(requested):
         raise AnsibleFilterError("invalid_request: not a snapshot id")
-    if state_dir and os.path.exists(os.path.join(os.path.expanduser(str(state_dir)), "snapshots", requested + ".json")):
+    if state_dir and os.path.exists(snapshot_signing.document_path(state_dir, requested)):
         raise AnsibleFilterError("invalid_request: a snapshot %s exists already: name another, or none for a new one"
                                  % requested)
     return requested

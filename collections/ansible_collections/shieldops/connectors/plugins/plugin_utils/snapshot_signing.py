@@ -34,6 +34,7 @@ __all__ = [
     "canonical",
     "check_key_location",
     "default_key_file",
+    "document_path",
     "is_snapshot_id",
     "load_key",
     "load_or_create_key",
@@ -179,6 +180,11 @@ def verify(document, key):
     return {k: v for k, v in document.items() if k != SIGNATURE_FIELD}
 
 
+def document_path(state_dir, snapshot_id):
+    """Where a snapshot's document is: STATE_DIR/snapshots/ID.json (the id checked by the caller)."""
+    return os.path.join(os.path.expanduser(str(state_dir)), "snapshots", snapshot_id + ".json")
+
+
 def read_verified(state_dir, snapshot_id, key_file):
     """Read STATE_DIR/snapshots/ID.json and return its verified content (without the signature). Refuses an id
     that is not a snapshot id, a missing or unreadable document, an unsigned or forged one, and one that holds
@@ -186,7 +192,7 @@ def read_verified(state_dir, snapshot_id, key_file):
     if not is_snapshot_id(snapshot_id):
         raise SnapshotRefused("not a snapshot id: %r" % str(snapshot_id)[:80])
     key_file = check_key_location(key_file, state_dir)
-    path = os.path.join(os.path.expanduser(str(state_dir)), "snapshots", snapshot_id + ".json")
+    path = document_path(state_dir, snapshot_id)
     try:
         with open(path, "rb") as handle:
             raw = handle.read()
